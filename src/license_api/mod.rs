@@ -1,0 +1,3 @@
+//! The license API: wire types and the client.
+
+pub mod wire;

@@ -1,0 +1,1 @@
+//! The PHP config literal parser (being written).

@@ -1,0 +1,3 @@
+//! Readers for PHP's own file formats.
+
+pub mod config;
