@@ -4,8 +4,23 @@
 //! Pure logic (parsers, view model, branding, CSV) lives apart from I/O (sockets, files,
 //! HTTP); every transport calls [`app::handle`].
 
+pub mod app;
+pub mod args;
+pub mod branding;
+pub mod cache;
+pub mod config;
+pub mod dashboard;
+pub mod demo;
+pub mod export;
+pub mod fastcgi;
+pub mod fetch;
+pub mod i18n;
+pub mod install;
 pub mod license_api;
 pub mod php;
+pub mod render;
 pub mod request;
 pub mod response;
+pub mod router;
+pub mod sample_api;
 pub mod transport;

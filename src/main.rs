@@ -1,1 +1,91 @@
-fn main() {}
+//! Picks the mode (FastCGI, CGI, demo, sample API) and maps fatal errors to exit codes.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokenusage::app::{Site, SiteOptions, handle};
+use tokenusage::args::{self, Args, Command};
+use tokenusage::transport::{cgi, fastcgi, signals};
+use tokenusage::{demo, sample_api};
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let env = |name: &str| std::env::var(name).ok();
+    let parsed = match args::parse(&argv, &env) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprintln!("tokenusage: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(parsed) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("tokenusage: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    match args.command {
+        Command::Help => {
+            print!("{}", args::USAGE);
+            Ok(())
+        }
+        Command::Version => {
+            println!("tokenusage {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::SampleApi(rest) => sample_api::run_cli(&rest),
+        Command::Demo => {
+            let root = args.root.clone().unwrap_or_else(demo::default_root);
+            demo::run(&root, &args.demo_listen, args.demo_transactions)
+        }
+        Command::Cgi => serve_cgi(&args),
+        Command::Fcgi => serve_fastcgi(&args),
+        Command::Auto => {
+            if std::env::var_os("GATEWAY_INTERFACE").is_some() {
+                serve_cgi(&args)
+            } else if args.listen.is_some() || fastcgi::listener_from_fd0().is_some() {
+                serve_fastcgi(&args)
+            } else {
+                Err(format!(
+                    "no FastCGI socket on fd 0 and no CGI environment: use `tokenusage fcgi --listen ...`\n\n{}",
+                    args::USAGE
+                ))
+            }
+        }
+    }
+}
+
+fn site(args: &Args) -> Result<Site, String> {
+    Site::new(SiteOptions {
+        root: args.root.clone(),
+        templates: args.templates.clone(),
+        ..SiteOptions::default()
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn serve_cgi(args: &Args) -> Result<(), String> {
+    let site = site(args)?;
+    cgi::serve_one(|request| handle(request, &site)).map_err(|e| format!("CGI: {e}"))
+}
+
+fn serve_fastcgi(args: &Args) -> Result<(), String> {
+    let listener = match &args.listen {
+        Some(spec) => fastcgi::bind(spec, args.socket_mode)
+            .map_err(|e| format!("cannot listen on {spec}: {e}"))?,
+        None => fastcgi::listener_from_fd0()
+            .ok_or("no listening socket on fd 0; give --listen unix:/path.sock or HOST:PORT")?,
+    };
+    let site = Arc::new(site(args)?);
+    let shutdown = signals::shutdown_flag();
+    let options = fastcgi::ServerOptions {
+        workers: args.workers,
+        ..fastcgi::ServerOptions::default()
+    };
+    let handler: fastcgi::Handler = Arc::new(move |request| handle(request, &site));
+    fastcgi::serve(listener, &options, handler, shutdown).map_err(|e| format!("FastCGI: {e}"))
+}

@@ -56,7 +56,12 @@ impl Response {
 
     /// Writes the CGI response: a `Status` line, the headers, a blank line and the body.
     pub fn write_cgi(&self, out: &mut impl Write) -> io::Result<()> {
-        write!(out, "Status: {} {}\r\n", self.status, reason_phrase(self.status))?;
+        write!(
+            out,
+            "Status: {} {}\r\n",
+            self.status,
+            reason_phrase(self.status)
+        )?;
         self.write_headers(out)?;
         out.write_all(b"\r\n")?;
         out.write_all(&self.body)
@@ -98,7 +103,9 @@ mod tests {
     #[test]
     fn cgi_output_has_status_headers_blank_line_and_body() {
         let mut out = Vec::new();
-        Response::html(200, "<p>hi</p>").write_cgi(&mut out).unwrap();
+        Response::html(200, "<p>hi</p>")
+            .write_cgi(&mut out)
+            .unwrap();
         assert_eq!(
             out,
             b"Status: 200 OK\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n<p>hi</p>"

@@ -1,0 +1,549 @@
+//! `handle(&Request, &Site) -> Response`: the one entry point for every transport and test.
+//!
+//! Finds the installation, reads its config, runs the action and renders the answer.
+//! Every path ends in a page or a clear error in the seed's words.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::cache;
+use crate::config::{ConfigError, ConfigStore, LicenseConfig};
+use crate::dashboard::{self, Notice, PageData, Sourced, TransactionView, ViewSettings};
+use crate::export;
+use crate::fetch::{Gatherer, HistoryMemo, Needs, required};
+use crate::i18n::Strings;
+use crate::install::Installation;
+use crate::license_api::{ApiClient, ApiError, Endpoint};
+use crate::render::{Renderer, TemplateError};
+use crate::request::Request;
+use crate::response::Response;
+use crate::router::{Action, Query, parse_query};
+
+/// The clock, in Unix seconds; tests pass a fixed one.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// How a site is set up at start.
+pub struct SiteOptions {
+    /// A fixed installation root (`--root`); otherwise found from `SCRIPT_FILENAME`.
+    pub root: Option<PathBuf>,
+    /// A folder of templates overriding the embedded ones (`--templates`).
+    pub templates: Option<PathBuf>,
+    pub api: ApiClient,
+    pub clock: Clock,
+}
+
+impl Default for SiteOptions {
+    fn default() -> Self {
+        SiteOptions {
+            root: None,
+            templates: None,
+            api: ApiClient::default(),
+            clock: Arc::new(|| chrono::Utc::now().timestamp()),
+        }
+    }
+}
+
+/// What every request shares: templates, the API agent, configs and the parsed history.
+pub struct Site {
+    root: Option<PathBuf>,
+    renderer: Renderer,
+    api: ApiClient,
+    configs: ConfigStore,
+    memo: HistoryMemo,
+    clock: Clock,
+}
+
+impl Site {
+    /// Builds the site; fails only when the templates do not compile.
+    pub fn new(options: SiteOptions) -> Result<Site, TemplateError> {
+        let renderer = match &options.templates {
+            Some(dir) => Renderer::with_overrides(dir)?,
+            None => Renderer::embedded()?,
+        };
+        Ok(Site {
+            root: options.root,
+            renderer,
+            api: options.api,
+            configs: ConfigStore::default(),
+            memo: HistoryMemo::default(),
+            clock: options.clock,
+        })
+    }
+}
+
+/// Why a request could not show the dashboard; one `match` maps each to a status.
+#[derive(Debug)]
+enum PageError {
+    NoInstallation(String),
+    Config(ConfigError),
+    Api(ApiError),
+    /// The history for a download could not be fetched, nor the dashboard shown.
+    DownloadFailed(String),
+    Render(String),
+}
+
+impl PageError {
+    fn status(&self) -> u16 {
+        match self {
+            PageError::NoInstallation(_) | PageError::Config(_) | PageError::Render(_) => 500,
+            PageError::Api(_) | PageError::DownloadFailed(_) => 502,
+        }
+    }
+}
+
+/// Links every page carries.
+#[derive(Debug, Serialize)]
+struct Links {
+    overview: &'static str,
+    refresh: String,
+    download: &'static str,
+    update_pricing: String,
+    clear_cache: String,
+    debug: &'static str,
+    retry: &'static str,
+    /// Followed by a page number.
+    page: &'static str,
+}
+
+impl Links {
+    fn new() -> Self {
+        Links {
+            overview: "?",
+            refresh: action_link(Action::RefreshData),
+            download: "?action=download",
+            update_pricing: action_link(Action::UpdatePricing),
+            clear_cache: action_link(Action::ClearCache),
+            debug: "?debug=1",
+            retry: "?",
+            page: "?page=",
+        }
+    }
+}
+
+fn action_link(action: Action) -> String {
+    format!("?action={}", action.name())
+}
+
+/// What every template receives besides its view.
+#[derive(Debug, Serialize)]
+struct Common {
+    lang: String,
+    links: Links,
+    help_url: &'static str,
+    reports_url: &'static str,
+}
+
+/// One request's context.
+struct Page<'a> {
+    site: &'a Site,
+    install: Installation,
+    config: Arc<Result<LicenseConfig, ConfigError>>,
+    query: Query,
+    now: i64,
+}
+
+/// Answers one request. Never panics on bad input; every path ends in a page or a clear
+/// error.
+pub fn handle(request: &Request, site: &Site) -> Response {
+    let query = parse_query(&request.query_string());
+    let mut response = match query.action {
+        Action::Asset(name) => asset(site, name),
+        _ => match page(request, site, query) {
+            Ok(response) => response,
+            Err((error, strings)) => error_page(site, &error, &strings),
+        },
+    };
+    add_security_headers(&mut response);
+    response
+}
+
+fn page(request: &Request, site: &Site, query: Query) -> Result<Response, (PageError, Strings)> {
+    let english = Strings::english;
+    let install = match &site.root {
+        Some(root) => Installation::new(root),
+        None => {
+            let script = request.param("SCRIPT_FILENAME");
+            Installation::from_script_filename(Path::new(&script)).ok_or_else(|| {
+                let error = PageError::NoInstallation(format!(
+                    "SCRIPT_FILENAME {script:?} is not in a ct/admin folder"
+                ));
+                (error, english())
+            })?
+        }
+    };
+    let config = site.configs.load(&install);
+    let strings = match config.as_ref() {
+        Ok(config) => config.strings.clone(),
+        Err(error) => return Err((PageError::Config(error.clone()), english())),
+    };
+    let page = Page {
+        site,
+        install,
+        config,
+        query,
+        now: (site.clock)(),
+    };
+    page.run().map_err(|e| (e, strings))
+}
+
+impl Page<'_> {
+    fn config(&self) -> &LicenseConfig {
+        // `page` only builds a Page for a config that loaded.
+        match self.config.as_ref() {
+            Ok(config) => config,
+            Err(_) => unreachable!("Page is built only for a loaded config"),
+        }
+    }
+
+    fn gatherer(&self, force: bool) -> Gatherer<'_> {
+        Gatherer {
+            api: &self.site.api,
+            memo: &self.site.memo,
+            install: &self.install,
+            config: self.config(),
+            now: self.now,
+            force,
+        }
+    }
+
+    fn run(&self) -> Result<Response, PageError> {
+        let config = self.config();
+        let strings = &config.strings;
+        let mut notices = Vec::new();
+        if self.query.unknown_action.is_some() {
+            notices.push(Notice::info(strings.get("token_usage_unknown_action")));
+        }
+        match self.query.action {
+            Action::Overview | Action::Asset(_) => self.dashboard(notices, false),
+            Action::RefreshData => self.dashboard(notices, true),
+            Action::UpdatePricing => {
+                match cache::delete(&self.install.pricing_cache()) {
+                    Ok(_) => {
+                        notices.push(Notice::success(strings.get("token_usage_pricing_cleared")))
+                    }
+                    Err(e) => notices.push(Notice::error(format!(
+                        "{}: {e}",
+                        self.install.pricing_cache().display()
+                    ))),
+                }
+                self.dashboard(notices, false)
+            }
+            Action::ClearCache => {
+                let dir = self.install.transaction_cache_dir();
+                self.site.memo.clear();
+                match cache::clear_transaction_caches(&dir) {
+                    Ok(count) => notices.push(Notice::success(
+                        strings
+                            .get("token_usage_cache_cleared")
+                            .replace("{count}", &count.to_string()),
+                    )),
+                    Err(e) => notices.push(Notice::error(format!("{}: {e}", dir.display()))),
+                }
+                self.dashboard(notices, false)
+            }
+            Action::Download => self.download(notices),
+            Action::Debug => self.debug(),
+        }
+    }
+
+    /// The dashboard; `refresh` fetches everything afresh (Refresh Data).
+    fn dashboard(&self, mut notices: Vec<Notice>, refresh: bool) -> Result<Response, PageError> {
+        let config = self.config();
+        let gathered = self.gatherer(refresh).gather(Needs::DASHBOARD);
+        let info = required(gathered.info).map_err(PageError::Api)?;
+        let stats = required(gathered.stats).map_err(PageError::Api)?;
+        let pricing = required(gathered.pricing);
+        let history = required(gathered.history);
+        if refresh && pricing.is_ok() && history.is_ok() {
+            notices.push(Notice::success(
+                config.strings.get("token_usage_data_refreshed"),
+            ));
+        }
+        notices.extend(gathered.warnings.into_iter().map(Notice::info));
+        let history_slice = history
+            .as_ref()
+            .map(|h| Sourced {
+                value: h.value.as_slice(),
+                fetched_at: h.fetched_at,
+                from_cache: h.from_cache,
+            })
+            .map_err(ToString::to_string);
+        let data = PageData {
+            info,
+            stats,
+            pricing: pricing.map_err(|e| e.to_string()),
+            history: history_slice,
+        };
+        let settings = ViewSettings {
+            now: self.now,
+            timezone: config.timezone,
+            requested_page: self.query.page,
+            api_url: &config.credentials.api_url,
+            notices,
+            demo_mode: config.demo_mode,
+        };
+        let view = dashboard::build_dashboard(&data, &settings);
+        self.render("dashboard.html", ("view", &view))
+    }
+
+    fn download(&self, mut notices: Vec<Notice>) -> Result<Response, PageError> {
+        let config = self.config();
+        let strings = &config.strings;
+        if config.demo_mode {
+            notices.push(Notice::error(strings.get("token_usage_download_demo")));
+            return self.dashboard(notices, false);
+        }
+        let gathered = self.gatherer(false).gather(Needs::HISTORY);
+        let history = match required(gathered.history) {
+            Ok(history) => history,
+            Err(error) => {
+                eprintln!("tokenusage: download: {}", debug_message(&error));
+                let message = strings.get("token_usage_download_failed").to_string();
+                notices.push(Notice::error(message.clone()));
+                return self
+                    .dashboard(notices, false)
+                    .map_err(|_| PageError::DownloadFailed(message));
+            }
+        };
+        if history.value.is_empty() {
+            notices.push(Notice::info(
+                strings.get("token_usage_no_transactions_download"),
+            ));
+            return self.dashboard(notices, false);
+        }
+        let mut body = Vec::with_capacity(history.value.len() * 160);
+        export::write_csv(&mut body, &history.value)
+            .map_err(|e| PageError::Render(e.to_string()))?;
+        let today = chrono::DateTime::from_timestamp(self.now, 0)
+            .unwrap_or_default()
+            .with_timezone(&config.timezone)
+            .date_naive();
+        let mut response = Response::new(200, "text/csv; charset=UTF-8", body);
+        response.set_header(
+            "Content-Disposition",
+            &format!(
+                "attachment; filename=\"{}\"",
+                export::download_file_name(today)
+            ),
+        );
+        Ok(response)
+    }
+
+    fn debug(&self) -> Result<Response, PageError> {
+        let config = self.config();
+        let credentials = &config.credentials;
+        let gatherer = self.gatherer(false);
+        let history_path = gatherer.history_path();
+        let (answers, gathered) = std::thread::scope(|scope| {
+            let calls: Vec<_> = [
+                (Endpoint::UserInfo, "token_usage_debug_user_info"),
+                (Endpoint::UserStats, "token_usage_debug_user_stats"),
+            ]
+            .into_iter()
+            .map(|(endpoint, label)| {
+                (
+                    label,
+                    scope.spawn(move || self.site.api.call_raw(credentials, endpoint)),
+                )
+            })
+            .collect();
+            let gathered = gatherer.gather(Needs::HISTORY);
+            let answers: Vec<AnswerView> = calls
+                .into_iter()
+                .map(|(label, call)| {
+                    let result = call
+                        .join()
+                        .unwrap_or_else(|_| Err(ApiError::Connect("panicked".into())));
+                    AnswerView::new(label, result)
+                })
+                .collect();
+            (answers, gathered)
+        });
+        let pricing_path = self.install.pricing_cache();
+        let pricing_ts = cache::read_pricing(&pricing_path).map(|c| c.timestamp);
+        let history_ts = self.site.memo.read(&history_path).map(|c| c.timestamp);
+        let cache_file = |path: &Path, ttl, ts| {
+            let (age, state) = cache::describe(path, self.now, ttl, ts);
+            CacheFileView {
+                path: path.display().to_string(),
+                age,
+                state,
+            }
+        };
+        let (transactions, transactions_json, history_error) = match required(gathered.history) {
+            Ok(history) => {
+                let first: Vec<_> = history.value.iter().take(5).collect();
+                let json = serde_json::to_string_pretty(&first).unwrap_or_default();
+                let rows = first
+                    .iter()
+                    .map(|t| dashboard::transaction_view(t, config.timezone))
+                    .collect();
+                (rows, crate::branding::brand(&json).into_owned(), None)
+            }
+            Err(error) => (Vec::new(), String::new(), Some(error.to_string())),
+        };
+        let view = DebugView {
+            api_url: credentials.api_url.clone(),
+            license_key: config.masked_key(),
+            domain: credentials.domain.clone(),
+            email: credentials.email.clone(),
+            cache_files: vec![
+                cache_file(&pricing_path, cache::PRICING_TTL, pricing_ts),
+                cache_file(&history_path, cache::TRANSACTIONS_TTL, history_ts),
+            ],
+            answers,
+            transactions,
+            transactions_json,
+            history_error,
+        };
+        self.render("debug.html", ("debug", &view))
+    }
+
+    fn render(&self, template: &str, view: (&str, &impl Serialize)) -> Result<Response, PageError> {
+        let config = self.config();
+        let common = common(config.language.as_deref());
+        self.site
+            .renderer
+            .render(template, &config.strings, &common, view)
+            .map(|html| Response::html(200, html))
+            .map_err(PageError::Render)
+    }
+}
+
+fn common(language: Option<&str>) -> Common {
+    Common {
+        lang: language.unwrap_or("en").to_string(),
+        links: Links::new(),
+        help_url: dashboard::HELP_URL,
+        reports_url: dashboard::REPORTS_URL,
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct DebugView {
+    api_url: String,
+    license_key: String,
+    domain: String,
+    email: String,
+    cache_files: Vec<CacheFileView>,
+    answers: Vec<AnswerView>,
+    transactions: Vec<TransactionView>,
+    transactions_json: String,
+    history_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CacheFileView {
+    path: String,
+    age: String,
+    state: String,
+}
+
+/// A raw answer as the debug page shows it: pretty JSON when it is JSON.
+#[derive(Debug, Serialize)]
+struct AnswerView {
+    label: &'static str,
+    body: String,
+    error: Option<String>,
+}
+
+/// The most of a raw answer the debug page shows.
+const DEBUG_BODY_CHARS: usize = 64 * 1024;
+
+impl AnswerView {
+    fn new(
+        label: &'static str,
+        result: Result<crate::license_api::client::RawAnswer, ApiError>,
+    ) -> Self {
+        match result {
+            Ok(raw) => {
+                let error = crate::license_api::client::decode(&raw)
+                    .err()
+                    .map(|e| debug_message(&e));
+                let body = serde_json::from_str::<serde_json::Value>(&raw.body)
+                    .ok()
+                    .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                    .unwrap_or(raw.body);
+                AnswerView {
+                    label,
+                    body: dashboard::truncate_chars(&body, DEBUG_BODY_CHARS),
+                    error,
+                }
+            }
+            Err(e) => AnswerView {
+                label,
+                body: String::new(),
+                error: Some(debug_message(&e)),
+            },
+        }
+    }
+}
+
+/// An API error with its cause: the debug page is where causes are shown.
+fn debug_message(error: &ApiError) -> String {
+    match error.detail() {
+        Some(detail) => format!("{error} ({detail})"),
+        None => error.to_string(),
+    }
+}
+
+fn asset(site: &Site, name: &str) -> Response {
+    match site.renderer.asset(name) {
+        Some((content_type, bytes)) => Response::new(200, content_type, bytes.to_vec()),
+        None => Response::text(404, "Not Found\n"),
+    }
+}
+
+/// The "Unable to Load Account Data" page with "Retry Loading Data", or a plain message
+/// if even that cannot be rendered.
+fn error_page(site: &Site, error: &PageError, strings: &Strings) -> Response {
+    let message = match error {
+        PageError::NoInstallation(text) | PageError::Render(text) => {
+            eprintln!("tokenusage: {text}");
+            String::new()
+        }
+        PageError::Config(e) => e.summary(),
+        PageError::DownloadFailed(text) => text.clone(),
+        PageError::Api(e) => {
+            eprintln!("tokenusage: license API: {}", debug_message(e));
+            e.to_string()
+        }
+    };
+    let status = error.status();
+    let rendered =
+        site.renderer
+            .render("error.html", strings, &common(None), ("message", &message));
+    match rendered {
+        Ok(html) => Response::html(status, html),
+        Err(render_error) => {
+            eprintln!("tokenusage: error page: {render_error}");
+            Response::text(
+                status,
+                format!(
+                    "{}\n{}\n",
+                    strings.get("token_usage_unable_load"),
+                    strings.get("token_usage_check_config")
+                ),
+            )
+        }
+    }
+}
+
+/// The headers every admin response carries.
+fn add_security_headers(response: &mut Response) {
+    for (name, value) in [
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("X-Frame-Options", "DENY"),
+        (
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ] {
+        response.set_header(name, value);
+    }
+}

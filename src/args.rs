@@ -1,0 +1,248 @@
+//! Command-line options, each also read from the environment as `TOKENUSAGE_` plus its
+//! name in capitals (`--socket-mode` -> `TOKENUSAGE_SOCKET_MODE`), because a CGI program
+//! gets no arguments. Pure: the environment is passed in as a lookup function.
+
+use std::path::PathBuf;
+
+/// What the binary was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// No subcommand: FastCGI on a socket passed as fd 0, or CGI when `GATEWAY_INTERFACE`
+    /// is set.
+    Auto,
+    /// `fcgi`: FastCGI on `--listen` (or fd 0).
+    Fcgi,
+    /// `cgi`: answer one CGI request.
+    Cgi,
+    /// `demo`: the sample API plus a local HTTP preview.
+    Demo,
+    /// `sample-api ...`: its own options follow.
+    SampleApi(Vec<String>),
+    Help,
+    Version,
+}
+
+/// Options after the first check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    pub command: Command,
+    pub listen: Option<String>,
+    pub socket_mode: u32,
+    pub workers: usize,
+    pub root: Option<PathBuf>,
+    pub templates: Option<PathBuf>,
+    /// The demo's preview address.
+    pub demo_listen: String,
+    pub demo_transactions: usize,
+}
+
+/// The options that take a value, in `--name` form.
+const VALUE_OPTIONS: [&str; 6] = [
+    "listen",
+    "socket-mode",
+    "workers",
+    "root",
+    "templates",
+    "transactions",
+];
+
+pub const USAGE: &str = "\
+tokenusage: the Token & Credit Usage Dashboard (ct/admin/tokenusage.php) over FastCGI or CGI
+
+Usage:
+  tokenusage                     FastCGI on a listening socket passed as fd 0, or one CGI
+                                 request when GATEWAY_INTERFACE is set
+  tokenusage fcgi --listen unix:/run/tokenusage.sock | 127.0.0.1:9000
+  tokenusage cgi                 answer one CGI request
+  tokenusage demo [--listen 127.0.0.1:8780] [--transactions N]
+                                 the sample license API and a local preview of ct/
+  tokenusage sample-api --listen 127.0.0.1:8781 [--transactions N] [--balance X]
+                        [--delay-ms N] [--hostile]
+
+Options (each also read from TOKENUSAGE_<NAME>, e.g. TOKENUSAGE_ROOT):
+  --listen SPEC        unix:/path.sock or HOST:PORT to bind
+  --socket-mode MODE   permissions of a unix socket we create (octal, default 0660)
+  --workers N          worker threads (default 16)
+  --root DIR           the installation's ct folder, instead of finding it per request
+                       from SCRIPT_FILENAME (.../ct/admin/tokenusage.php -> .../ct)
+  --templates DIR      templates overriding the embedded ones
+  -h, --help           this text
+  -V, --version        the version
+";
+
+/// Parses the arguments (without the program name); `env` looks up an environment
+/// variable.
+pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Args, String> {
+    let (command, rest) = match args.first().map(String::as_str) {
+        Some("fcgi") => (Command::Fcgi, &args[1..]),
+        Some("cgi") => (Command::Cgi, &args[1..]),
+        Some("demo") => (Command::Demo, &args[1..]),
+        Some("sample-api") => return Ok(with_command(Command::SampleApi(args[1..].to_vec()))),
+        Some("-h" | "--help" | "help") => return Ok(with_command(Command::Help)),
+        Some("-V" | "--version") => return Ok(with_command(Command::Version)),
+        _ => (Command::Auto, args),
+    };
+    let mut given: Vec<(&str, String)> = Vec::new();
+    let mut iter = rest.iter();
+    while let Some(arg) = iter.next() {
+        let Some(name) = arg.strip_prefix("--") else {
+            return Err(format!("unexpected argument {arg:?} (see --help)"));
+        };
+        let (name, inline) = match name.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (name, None),
+        };
+        let Some(known) = VALUE_OPTIONS.iter().find(|o| **o == name) else {
+            return Err(format!("unknown option --{name} (see --help)"));
+        };
+        let value = match inline {
+            Some(v) => v,
+            None => iter
+                .next()
+                .cloned()
+                .ok_or_else(|| format!("--{name} needs a value"))?,
+        };
+        given.push((known, value));
+    }
+    let lookup = |name: &str| -> Option<String> {
+        given
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| env(&env_name(name)).filter(|v| !v.is_empty()))
+    };
+    let mut parsed = with_command(command);
+    let listen = lookup("listen");
+    if parsed.command == Command::Demo {
+        if let Some(listen) = listen {
+            parsed.demo_listen = listen;
+        }
+    } else {
+        parsed.listen = listen;
+    }
+    if let Some(mode) = lookup("socket-mode") {
+        parsed.socket_mode = u32::from_str_radix(mode.trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| format!("--socket-mode {mode:?}: not an octal mode like 0660"))?;
+    }
+    if let Some(workers) = lookup("workers") {
+        parsed.workers = workers
+            .parse()
+            .ok()
+            .filter(|n| (1..=1024).contains(n))
+            .ok_or_else(|| format!("--workers {workers:?}: not a number from 1 to 1024"))?;
+    }
+    if let Some(count) = lookup("transactions") {
+        parsed.demo_transactions = count
+            .parse()
+            .ok()
+            .filter(|n| *n <= 1_000_000)
+            .ok_or_else(|| format!("--transactions {count:?}: not a number up to 1000000"))?;
+    }
+    parsed.root = lookup("root").map(PathBuf::from);
+    parsed.templates = lookup("templates").map(PathBuf::from);
+    Ok(parsed)
+}
+
+fn with_command(command: Command) -> Args {
+    Args {
+        command,
+        listen: None,
+        socket_mode: 0o660,
+        workers: 16,
+        root: None,
+        templates: None,
+        demo_listen: "127.0.0.1:8780".into(),
+        demo_transactions: 10_000,
+    }
+}
+
+/// `socket-mode` -> `TOKENUSAGE_SOCKET_MODE`.
+pub fn env_name(option: &str) -> String {
+    format!(
+        "TOKENUSAGE_{}",
+        option.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn no_arguments_picks_the_transport_automatically() {
+        let parsed = parse(&[], &no_env).unwrap();
+        assert_eq!(parsed.command, Command::Auto);
+        assert_eq!(parsed.socket_mode, 0o660);
+    }
+
+    #[test]
+    fn fcgi_takes_listen_mode_and_root() {
+        let parsed = parse(
+            &args(&[
+                "fcgi",
+                "--listen",
+                "unix:/tmp/t.sock",
+                "--socket-mode=0600",
+                "--root",
+                "/srv/ct",
+            ]),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(parsed.command, Command::Fcgi);
+        assert_eq!(parsed.listen.as_deref(), Some("unix:/tmp/t.sock"));
+        assert_eq!(parsed.socket_mode, 0o600);
+        assert_eq!(parsed.root, Some(PathBuf::from("/srv/ct")));
+    }
+
+    #[test]
+    fn options_come_from_the_environment_when_not_given() {
+        let env = |name: &str| (name == "TOKENUSAGE_ROOT").then(|| "/env/ct".to_string());
+        assert_eq!(
+            parse(&[], &env).unwrap().root,
+            Some(PathBuf::from("/env/ct"))
+        );
+        let given = parse(&args(&["--root", "/arg/ct"]), &env).unwrap();
+        assert_eq!(given.root, Some(PathBuf::from("/arg/ct")));
+    }
+
+    #[test]
+    fn bad_options_say_what_is_wrong() {
+        assert!(
+            parse(&args(&["--bogus"]), &no_env)
+                .unwrap_err()
+                .contains("--bogus")
+        );
+        assert!(
+            parse(&args(&["--socket-mode", "999"]), &no_env)
+                .unwrap_err()
+                .contains("octal")
+        );
+        assert!(
+            parse(&args(&["--workers", "0"]), &no_env)
+                .unwrap_err()
+                .contains("1 to 1024")
+        );
+        assert!(
+            parse(&args(&["--listen"]), &no_env)
+                .unwrap_err()
+                .contains("needs a value")
+        );
+    }
+
+    #[test]
+    fn env_names_are_capitals_with_underscores() {
+        assert_eq!(env_name("socket-mode"), "TOKENUSAGE_SOCKET_MODE");
+    }
+}

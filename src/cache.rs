@@ -1,0 +1,275 @@
+//! The PHP page's cache files, read and written in its format so both can share them.
+//!
+//! `ct/dat/pricing_cache.json` (fresh 300 s) and
+//! `ct/dat/transaction_cache/transactions_{md5(domain)}_{Y-m-d}.json` (fresh 3600 s).
+//! A file that is missing, unreadable, not JSON, of the wrong shape or from the future is a
+//! miss, never an error. Writes go to a temporary file in the same folder, then a rename, so
+//! no reader ever sees half a file. This module performs file I/O only.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::license_api::wire::Transaction;
+
+/// How long the pricing cache is fresh, in seconds.
+pub const PRICING_TTL: i64 = 300;
+/// How long a transaction cache file is fresh, in seconds.
+pub const TRANSACTIONS_TTL: i64 = 3600;
+/// A timestamp this far ahead of our clock is "from the future" and ignored.
+const CLOCK_SKEW: i64 = 60;
+
+/// True when an entry written at `timestamp` is still fresh at `now`.
+pub fn is_fresh(timestamp: i64, now: i64, ttl: i64) -> bool {
+    timestamp <= now + CLOCK_SKEW && now - timestamp < ttl
+}
+
+/// A cache file's contents with the time it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cached<T> {
+    pub timestamp: i64,
+    pub value: T,
+}
+
+/// Reads the pricing cache: the `pricing/current` data object and its timestamp.
+pub fn read_pricing(path: &Path) -> Option<Cached<Value>> {
+    #[derive(Deserialize)]
+    struct PricingFile {
+        timestamp: i64,
+        data: Value,
+    }
+    let file: PricingFile = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+    file.data.is_object().then_some(Cached {
+        timestamp: file.timestamp,
+        value: file.data,
+    })
+}
+
+/// Writes the pricing cache atomically.
+pub fn write_pricing(path: &Path, now: i64, data: &Value) -> io::Result<()> {
+    let body = json!({"timestamp": now, "data": data});
+    write_atomically(path, body.to_string().as_bytes())
+}
+
+/// The transaction cache file of a domain for a local date (`Y-m-d`).
+pub fn transaction_cache_file(dir: &Path, domain: &str, local_date: &str) -> PathBuf {
+    let hash = Md5::digest(domain.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    dir.join(format!("transactions_{hex}_{local_date}.json"))
+}
+
+/// Reads a transaction cache file.
+pub fn read_transactions(path: &Path) -> Option<Cached<Vec<Transaction>>> {
+    parse_transactions(&fs::read(path).ok()?)
+}
+
+/// Parses a transaction cache file's bytes (pure; fuzzed).
+pub fn parse_transactions(bytes: &[u8]) -> Option<Cached<Vec<Transaction>>> {
+    #[derive(Deserialize)]
+    struct TransactionFile {
+        timestamp: i64,
+        transactions: Vec<Transaction>,
+    }
+    let file: TransactionFile = serde_json::from_slice(bytes).ok()?;
+    Some(Cached {
+        timestamp: file.timestamp,
+        value: file.transactions,
+    })
+}
+
+/// Writes a transaction cache file atomically, keeping the server's transactions as sent.
+pub fn write_transactions(
+    path: &Path,
+    now: i64,
+    domain: &str,
+    transactions: &[Value],
+) -> io::Result<()> {
+    let body = json!({"timestamp": now, "domain": domain, "transactions": transactions});
+    write_atomically(path, body.to_string().as_bytes())
+}
+
+/// Deletes a file; a file already gone is not an error. Returns whether one was deleted.
+pub fn delete(path: &Path) -> io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes every `transactions_*.json` in the folder and says how many went.
+pub fn clear_transaction_caches(dir: &Path) -> io::Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut cleared = 0;
+    for entry in entries {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("transactions_")
+            && name.ends_with(".json")
+            && delete(&dir.join(&*name))?
+        {
+            cleared += 1;
+        }
+    }
+    Ok(cleared)
+}
+
+/// Age and state of a cache file, for the debug page.
+pub fn describe(path: &Path, now: i64, ttl: i64, timestamp: Option<i64>) -> (String, String) {
+    match (fs::metadata(path), timestamp) {
+        (Err(_), _) => ("-".into(), "missing".into()),
+        (Ok(_), None) => ("-".into(), "unreadable (treated as a miss)".into()),
+        (Ok(_), Some(ts)) => {
+            let state = if is_fresh(ts, now, ttl) {
+                "fresh"
+            } else {
+                "stale"
+            };
+            (format!("{} s", now - ts), state.into())
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename,
+/// creating the folder when missing. On any failure the temporary file is removed.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::other("cache path has no folder"))?;
+    fs::create_dir_all(dir)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = dir.join(format!(
+        ".{name}.{}.{:08x}.tmp",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "tokenusage-cache-{name}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn pricing_cache_is_stale_after_300_seconds() {
+        assert!(is_fresh(1000, 1299, PRICING_TTL));
+        assert!(!is_fresh(1000, 1300, PRICING_TTL));
+    }
+
+    #[test]
+    fn a_timestamp_from_the_future_is_not_fresh() {
+        assert!(!is_fresh(10_000, 1000, TRANSACTIONS_TTL));
+    }
+
+    #[test]
+    fn transaction_cache_file_name_uses_md5_of_the_domain_and_the_date() {
+        let path = transaction_cache_file(Path::new("/x"), "example.com", "2026-11-20");
+        // md5("example.com") = 5ababd603b22780302dd8d83498e5172
+        assert_eq!(
+            path,
+            Path::new("/x/transactions_5ababd603b22780302dd8d83498e5172_2026-11-20.json")
+        );
+    }
+
+    #[test]
+    fn pricing_round_trips_in_the_php_format() {
+        let dir = temp_dir("pricing");
+        let path = dir.join("pricing_cache.json");
+        let data = json!({"pricing": {"input_tokens": {"price": "0.20", "unit": 1000000}}});
+        write_pricing(&path, 1763629200, &data).unwrap();
+        let raw: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(raw, json!({"timestamp": 1763629200, "data": data}));
+        assert_eq!(
+            read_pricing(&path),
+            Some(Cached {
+                timestamp: 1763629200,
+                value: data
+            })
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn broken_cache_files_are_misses() {
+        let dir = temp_dir("broken");
+        let path = dir.join("f.json");
+        for bad in [
+            &b"{\"timestamp\": 17636"[..],
+            b"not json",
+            b"[]",
+            b"{\"timestamp\": \"x\", \"data\": {}}",
+            b"{\"timestamp\": 1, \"data\": 5}",
+        ] {
+            fs::write(&path, bad).unwrap();
+            assert_eq!(read_pricing(&path), None);
+            assert_eq!(read_transactions(&path), None);
+        }
+        assert_eq!(read_pricing(&dir.join("missing.json")), None);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn transactions_written_by_php_are_read() {
+        let php = br#"{"timestamp":1763629200,"domain":"example.com","transactions":[{"id":1,"created_at":"2026-11-20 10:04:11","transaction_type":"usage","service_type":"image_search via openai","amount":"-0.0125","tokens_used":1834,"images_processed":1,"description":"x"}]}"#;
+        let cached = parse_transactions(php).unwrap();
+        assert_eq!(cached.timestamp, 1763629200);
+        assert_eq!(cached.value[0].amount, -0.0125);
+        assert_eq!(cached.value[0].tokens_used, 1834);
+    }
+
+    #[test]
+    fn clear_cache_deletes_only_transaction_files_and_counts_them() {
+        let dir = temp_dir("clear");
+        for name in [
+            "transactions_a_2026-11-19.json",
+            "transactions_b_2026-11-20.json",
+            "notes.txt",
+        ] {
+            fs::write(dir.join(name), "{}").unwrap();
+        }
+        assert_eq!(clear_transaction_caches(&dir).unwrap(), 2);
+        assert!(dir.join("notes.txt").exists());
+        assert_eq!(clear_transaction_caches(&dir.join("absent")).unwrap(), 0);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn atomic_write_creates_the_folder_and_leaves_no_temporary_file() {
+        let dir = temp_dir("atomic");
+        let path = dir.join("sub").join("file.json");
+        write_atomically(&path, b"{}").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{}");
+        assert_eq!(fs::read_dir(dir.join("sub")).unwrap().count(), 1);
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,304 @@
+//! The license config: `ct/dat/config.inc.php` (or `ct/config.inc.php`) read with our PHP
+//! literal parser, checked into a [`LicenseConfig`], and re-read when the file changes.
+//!
+//! [`from_php`] is pure; [`ConfigStore`] does the file I/O and remembers each file's
+//! result by size and modification time.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use chrono_tz::Tz;
+
+use crate::i18n::Strings;
+use crate::install::Installation;
+use crate::license_api::Credentials;
+use crate::license_api::client::DEFAULT_API_URL;
+use crate::php::config::{PhpConfig, PhpValue, parse_config};
+
+/// Where a setting may come from, in order of preference.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// `$name['key']`
+    Entry(&'static str, &'static str),
+    /// `$name`
+    Variable(&'static str),
+    /// `define('NAME', ...)`
+    Constant(&'static str),
+}
+
+use Source::{Constant, Entry, Variable};
+
+/// The variables read for each setting (the README lists them).
+const LICENSE_KEY: &[Source] = &[Entry("license_config", "license_key")];
+const DOMAIN: &[Source] = &[Entry("license_config", "domain")];
+const EMAIL: &[Source] = &[Entry("license_config", "email")];
+const API_URL: &[Source] = &[Entry("license_config", "api_url")];
+const DEMO_MODE: &[Source] = &[
+    Entry("license_config", "demo_mode"),
+    Variable("demo_mode"),
+    Entry("config", "demo_mode"),
+    Constant("DEMO_MODE"),
+];
+const TIMEZONE: &[Source] = &[
+    Variable("timezone"),
+    Entry("config", "timezone"),
+    Constant("TIMEZONE"),
+];
+const LANGUAGE: &[Source] = &[
+    Variable("admin_language"),
+    Entry("config", "admin_language"),
+    Constant("ADMIN_LANGUAGE"),
+    Variable("language"),
+];
+
+/// A checked license config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LicenseConfig {
+    /// The file it was read from.
+    pub file: PathBuf,
+    pub credentials: Credentials,
+    pub demo_mode: bool,
+    /// The admin's time zone (PHP's default, UTC, when unset or unknown).
+    pub timezone: Tz,
+    pub language: Option<String>,
+    /// The page's strings in that language (English where untranslated).
+    pub strings: Strings,
+}
+
+impl LicenseConfig {
+    /// The license key as debug output and logs may show it: 8 characters and `...`.
+    pub fn masked_key(&self) -> String {
+        mask_key(&self.credentials.license_key)
+    }
+}
+
+/// At most the first 8 characters of a license key, then `...`.
+pub fn mask_key(key: &str) -> String {
+    let shown: String = key.chars().take(8).collect();
+    format!("{shown}...")
+}
+
+/// Why there is no usable config; each becomes the "Unable to Load Account Data" page and
+/// a log line naming the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    NotFound(Vec<PathBuf>),
+    Unreadable { file: PathBuf, cause: String },
+    Missing { file: PathBuf, key: &'static str },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NotFound(paths) => {
+                let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                write!(f, "no config file: tried {}", names.join(", "))
+            }
+            ConfigError::Unreadable { file, cause } => {
+                write!(f, "{}: cannot read: {cause}", file.display())
+            }
+            ConfigError::Missing { file, key } => write!(
+                f,
+                "{}: $license_config['{key}'] is missing or empty",
+                file.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ConfigError {
+    /// What the error page may say: the problem without the server's paths.
+    pub fn summary(&self) -> String {
+        match self {
+            ConfigError::NotFound(_) => "No config.inc.php was found.".into(),
+            ConfigError::Unreadable { .. } => "config.inc.php cannot be read.".into(),
+            ConfigError::Missing { key, .. } => {
+                format!("$license_config['{key}'] is missing or empty.")
+            }
+        }
+    }
+}
+
+/// Checks a parsed config file (pure).
+pub fn from_php(php: &PhpConfig, file: &Path) -> Result<LicenseConfig, ConfigError> {
+    let required = |sources: &[Source], key: &'static str| {
+        text_of(php, sources).ok_or_else(|| ConfigError::Missing {
+            file: file.to_path_buf(),
+            key,
+        })
+    };
+    let credentials = Credentials {
+        license_key: required(LICENSE_KEY, "license_key")?,
+        domain: required(DOMAIN, "domain")?,
+        email: required(EMAIL, "email")?,
+        api_url: text_of(php, API_URL).unwrap_or_else(|| DEFAULT_API_URL.to_string()),
+    };
+    let timezone = php
+        .timezone
+        .clone()
+        .or_else(|| text_of(php, TIMEZONE))
+        .and_then(|name| name.parse::<Tz>().ok())
+        .unwrap_or(Tz::UTC);
+    Ok(LicenseConfig {
+        file: file.to_path_buf(),
+        credentials,
+        demo_mode: value_of(php, DEMO_MODE).is_some_and(PhpValue::is_truthy),
+        timezone,
+        language: text_of(php, LANGUAGE),
+        strings: Strings::english(),
+    })
+}
+
+fn value_of<'a>(php: &'a PhpConfig, sources: &[Source]) -> Option<&'a PhpValue> {
+    sources.iter().find_map(|source| match *source {
+        Entry(name, key) => php.variables.get(name)?.get(key),
+        Variable(name) => php.variables.get(name),
+        Constant(name) => php.constants.get(name),
+    })
+}
+
+/// A setting as trimmed, non-empty text.
+fn text_of(php: &PhpConfig, sources: &[Source]) -> Option<String> {
+    sources.iter().find_map(|source| {
+        let text = value_of(php, std::slice::from_ref(source))?.as_text()?;
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_string())
+    })
+}
+
+/// What identifies one version of a file on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+type Loaded = Arc<Result<LicenseConfig, ConfigError>>;
+
+/// Each installation's config, re-read only when its file changes.
+#[derive(Debug, Default)]
+pub struct ConfigStore {
+    loaded: Mutex<HashMap<PathBuf, (PathBuf, FileStamp, Loaded)>>,
+}
+
+impl ConfigStore {
+    /// The installation's config; a failure is logged once per file version.
+    pub fn load(&self, install: &Installation) -> Loaded {
+        let candidates = install.config_candidates();
+        let Some((file, stamp)) = candidates.iter().find_map(|path| {
+            let meta = fs::metadata(path).ok()?;
+            meta.is_file().then(|| {
+                let stamp = FileStamp {
+                    len: meta.len(),
+                    modified: meta.modified().ok(),
+                };
+                (path.clone(), stamp)
+            })
+        }) else {
+            let error = ConfigError::NotFound(candidates.to_vec());
+            eprintln!("tokenusage: {error}");
+            return Arc::new(Err(error));
+        };
+        let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((known_file, known_stamp, config)) = loaded.get(&install.root) {
+            if *known_file == file && *known_stamp == stamp {
+                return config.clone();
+            }
+        }
+        let config = Arc::new(read_config(&file));
+        if let Err(error) = config.as_ref() {
+            eprintln!("tokenusage: {error}");
+        }
+        loaded.insert(install.root.clone(), (file, stamp, config.clone()));
+        config
+    }
+}
+
+fn read_config(file: &Path) -> Result<LicenseConfig, ConfigError> {
+    let bytes = fs::read(file).map_err(|e| ConfigError::Unreadable {
+        file: file.to_path_buf(),
+        cause: e.to_string(),
+    })?;
+    let mut config = from_php(&parse_config(&String::from_utf8_lossy(&bytes)), file)?;
+    if let Some(dat) = file.parent() {
+        config.strings = Strings::load(dat, config.language.as_deref());
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_of(source: &str) -> Result<LicenseConfig, ConfigError> {
+        from_php(
+            &parse_config(source),
+            Path::new("/site/ct/dat/config.inc.php"),
+        )
+    }
+
+    const COMPLETE: &str = r#"<?php
+        $license_config = array(
+            'license_key' => 'ABCDEF1234567890',
+            'domain' => 'example.com',
+            'email' => 'owner@example.com',
+        );
+    "#;
+
+    #[test]
+    fn a_complete_config_gives_credentials_and_the_default_api_url() {
+        let config = config_of(COMPLETE).unwrap();
+        assert_eq!(config.credentials.license_key, "ABCDEF1234567890");
+        assert_eq!(config.credentials.domain, "example.com");
+        assert_eq!(config.credentials.email, "owner@example.com");
+        assert_eq!(config.credentials.api_url, DEFAULT_API_URL);
+        assert!(!config.demo_mode);
+        assert_eq!(config.timezone, Tz::UTC);
+    }
+
+    #[test]
+    fn a_missing_key_names_the_file_and_the_key() {
+        let error = config_of("<?php $license_config = ['license_key' => 'K', 'domain' => 'd'];")
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "/site/ct/dat/config.inc.php: $license_config['email'] is missing or empty"
+        );
+        let error = config_of("<?php $license_config['license_key'] = '  ';").unwrap_err();
+        assert!(error.to_string().contains("['license_key']"));
+    }
+
+    #[test]
+    fn demo_mode_timezone_language_and_api_url_are_read() {
+        let source = format!(
+            "{COMPLETE}
+            $license_config['api_url'] = 'http://127.0.0.1:8081/api.php';
+            define('DEMO_MODE', true);
+            date_default_timezone_set('Europe/Berlin');
+            $admin_language = 'de';"
+        );
+        let config = config_of(&source).unwrap();
+        assert_eq!(config.credentials.api_url, "http://127.0.0.1:8081/api.php");
+        assert!(config.demo_mode);
+        assert_eq!(config.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(config.language.as_deref(), Some("de"));
+    }
+
+    #[test]
+    fn the_masked_key_shows_at_most_8_characters() {
+        assert_eq!(mask_key("ABCDEF1234567890"), "ABCDEF12...");
+        assert_eq!(mask_key("abc"), "abc...");
+    }
+
+    #[test]
+    fn an_unknown_timezone_falls_back_to_utc() {
+        let config = config_of(&format!("{COMPLETE} $timezone = 'Mars/Olympus';")).unwrap();
+        assert_eq!(config.timezone, Tz::UTC);
+    }
+}

@@ -1,0 +1,686 @@
+//! The view model: page data + the clock -> what the templates show. Pure: no I/O.
+//!
+//! Cards, estimates, pagination and the footer are computed here, formatted as text, so
+//! templates only place strings and never compute.
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::branding::brand;
+use crate::license_api::wire::{Price, Pricing, Transaction, UserInfo, UserStats};
+
+/// Transactions per page, as in the PHP page.
+pub const PER_PAGE: usize = 300;
+/// Page links shown on each side of the current page.
+pub const PAGE_WINDOW: usize = 5;
+/// Below this balance the page shows red and the low-balance banner.
+pub const LOW_BALANCE: f64 = 1.0;
+/// Descriptions longer than this are cut, the whole text on hover.
+pub const DESCRIPTION_CHARS: usize = 50;
+/// The auto refresh interval (10 minutes).
+pub const AUTO_REFRESH_MS: u64 = 600_000;
+
+/// Where the Help links and the buy-credits banner point.
+pub const HELP_URL: &str = "https://comusthumbz.com/manual/?page=token-usage";
+pub const BUY_CREDITS_URL: &str = "https://comusthumbz.com/projects/buycredits.php";
+/// Back to Reports: the page beside ours.
+pub const REPORTS_URL: &str = "reports.php";
+
+/// Data shown with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sourced<T> {
+    pub value: T,
+    /// Unix seconds when it was fetched from the license server.
+    pub fetched_at: i64,
+    /// True when it was read from a cache rather than fetched for this request.
+    pub from_cache: bool,
+}
+
+/// A piece of the page: the data, or the message saying why it is missing.
+pub type Part<T> = Result<Sourced<T>, String>;
+
+/// Everything a dashboard view is built from.
+#[derive(Debug, Clone)]
+pub struct PageData<'a> {
+    pub info: UserInfo,
+    pub stats: UserStats,
+    pub pricing: Part<Pricing>,
+    pub history: Result<Sourced<&'a [Transaction]>, String>,
+}
+
+/// Settings of the view that do not come from the license server.
+#[derive(Debug, Clone)]
+pub struct ViewSettings<'a> {
+    pub now: i64,
+    pub timezone: Tz,
+    pub requested_page: usize,
+    pub api_url: &'a str,
+    pub notices: Vec<Notice>,
+    pub demo_mode: bool,
+}
+
+/// A message above the cards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    /// `success`, `error` or `info`: picks the colour.
+    pub kind: &'static str,
+    pub text: String,
+}
+
+impl Notice {
+    pub fn success(text: impl Into<String>) -> Self {
+        Notice {
+            kind: "success",
+            text: text.into(),
+        }
+    }
+    pub fn error(text: impl Into<String>) -> Self {
+        Notice {
+            kind: "error",
+            text: text.into(),
+        }
+    }
+    pub fn info(text: impl Into<String>) -> Self {
+        Notice {
+            kind: "info",
+            text: text.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DashboardView {
+    pub notices: Vec<Notice>,
+    pub demo_mode: bool,
+    pub account: AccountView,
+    pub stats: StatsView,
+    pub low_balance: bool,
+    pub pricing: Option<PricingView>,
+    /// Why pricing (and so the estimates) is missing.
+    pub pricing_error: Option<String>,
+    pub estimates: Option<Vec<EstimateView>>,
+    pub history: Option<HistoryView>,
+    /// Why the history is missing.
+    pub history_error: Option<String>,
+    pub footer: FooterView,
+    pub auto_refresh_ms: u64,
+    pub help_url: &'static str,
+    pub buy_credits_url: &'static str,
+    pub reports_url: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountView {
+    pub email: String,
+    pub license_type: String,
+    pub domain: String,
+    pub member_since: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatsView {
+    pub balance: String,
+    pub balance_low: bool,
+    pub tokens_used: String,
+    pub credits_used: String,
+    pub api_calls: String,
+    pub images_processed: String,
+    pub last_updated: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PricingView {
+    pub rows: Vec<PriceView>,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PriceView {
+    /// Translation key of the service name.
+    pub label: &'static str,
+    pub price: String,
+    /// Translation key of the unit ("per 10,000 images").
+    pub unit: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EstimateView {
+    pub label: &'static str,
+    /// A whole number, or empty when the service has no price (shown as "n/a").
+    pub amount: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryView {
+    pub rows: Vec<TransactionView>,
+    pub pagination: PaginationView,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TransactionView {
+    pub date: String,
+    /// `usage`, `purchase`, `refund` or `other`: picks the badge colour.
+    pub kind: &'static str,
+    pub type_label: String,
+    pub service: String,
+    pub amount: String,
+    /// `positive`, `negative` or `zero`: picks the amount colour.
+    pub sign: &'static str,
+    pub tokens: String,
+    pub images: String,
+    pub description: String,
+    pub description_full: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PaginationView {
+    pub from: usize,
+    pub to: usize,
+    pub total: String,
+    pub page: usize,
+    pub pages: usize,
+    pub cache_age: String,
+    pub previous: Option<usize>,
+    pub next: Option<usize>,
+    pub links: Vec<PageLink>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PageLink {
+    pub number: usize,
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FooterView {
+    pub api_url: String,
+    pub updated: String,
+    pub pricing_cached: bool,
+    pub transactions_cached: bool,
+}
+
+/// Builds the whole dashboard view.
+pub fn build_dashboard(data: &PageData<'_>, settings: &ViewSettings<'_>) -> DashboardView {
+    let tz = settings.timezone;
+    let balance = data.stats.balance;
+    let pricing = data.pricing.as_ref().ok();
+    DashboardView {
+        notices: settings.notices.clone(),
+        demo_mode: settings.demo_mode,
+        account: AccountView {
+            email: data.info.email.clone(),
+            license_type: data.info.license_type.clone(),
+            domain: data.info.domain.clone(),
+            member_since: format_timestamp(&data.info.created_at, tz, "%b %-d, %Y"),
+        },
+        stats: StatsView {
+            balance: format_credits(balance),
+            balance_low: balance < LOW_BALANCE,
+            tokens_used: format_count(data.stats.total_tokens_used),
+            credits_used: format_credits(data.stats.total_credits_used),
+            api_calls: format_count(data.stats.total_api_calls),
+            images_processed: format_count(data.stats.total_images_processed),
+            last_updated: format_unix(settings.now, tz, "%Y-%m-%d %H:%M:%S"),
+        },
+        low_balance: balance < LOW_BALANCE,
+        pricing: pricing.map(|p| pricing_view(&p.value, tz)),
+        pricing_error: data.pricing.as_ref().err().cloned(),
+        estimates: pricing.map(|p| estimates_view(balance, &p.value)),
+        history: data
+            .history
+            .as_ref()
+            .ok()
+            .map(|h| history_view(h, settings)),
+        history_error: data.history.as_ref().err().cloned(),
+        footer: FooterView {
+            api_url: settings.api_url.to_string(),
+            updated: format_unix(settings.now, tz, "%Y-%m-%d %H:%M:%S"),
+            pricing_cached: pricing.is_some_and(|p| p.from_cache),
+            transactions_cached: data.history.as_ref().is_ok_and(|h| h.from_cache),
+        },
+        auto_refresh_ms: AUTO_REFRESH_MS,
+        help_url: HELP_URL,
+        buy_credits_url: BUY_CREDITS_URL,
+        reports_url: REPORTS_URL,
+    }
+}
+
+fn pricing_view(pricing: &Pricing, tz: Tz) -> PricingView {
+    let table = &pricing.pricing;
+    let row = |label, price: &Price, unit| PriceView {
+        label,
+        price: format_credits(price.price),
+        unit,
+    };
+    PricingView {
+        rows: vec![
+            row(
+                "token_usage_image_processing",
+                &table.image_processing,
+                "token_usage_per_10k_images",
+            ),
+            row(
+                "token_usage_input_tokens",
+                &table.input_tokens,
+                "token_usage_per_1m_tokens",
+            ),
+            row(
+                "token_usage_completion_tokens",
+                &table.completion_tokens,
+                "token_usage_per_1m_tokens",
+            ),
+            row(
+                "token_usage_cached_tokens",
+                &table.cached_tokens,
+                "token_usage_per_1m_tokens",
+            ),
+        ],
+        updated_at: format_timestamp(&pricing.updated_at, tz, "%Y-%m-%d %H:%M:%S"),
+    }
+}
+
+fn estimates_view(balance: f64, pricing: &Pricing) -> Vec<EstimateView> {
+    let table = &pricing.pricing;
+    let row = |label, price: &Price| EstimateView {
+        label,
+        amount: estimate(balance, price)
+            .map(format_count)
+            .unwrap_or_default(),
+    };
+    vec![
+        row("token_usage_image_searches", &table.image_processing),
+        row("token_usage_ai_input_tokens", &table.input_tokens),
+        row("token_usage_ai_completion_tokens", &table.completion_tokens),
+        row("token_usage_ai_cached_tokens", &table.cached_tokens),
+    ]
+}
+
+/// How many units the balance still buys at `price` per `unit`; `None` when the service
+/// has no price (nothing to divide by). A balance at or below zero buys nothing.
+pub fn estimate(balance: f64, price: &Price) -> Option<u64> {
+    if price.price <= 0.0 || price.unit == 0 {
+        return None;
+    }
+    if balance <= 0.0 {
+        return Some(0);
+    }
+    // The small nudge keeps decimal inputs like 12.3456 / 0.20 from landing a hair under
+    // a whole number; the cast saturates, so an absurd balance cannot wrap.
+    Some((balance * price.unit as f64 / price.price + 1e-6).floor() as u64)
+}
+
+/// The page arithmetic: which page is shown and which rows it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pagination {
+    pub page: usize,
+    pub pages: usize,
+    /// 0-based range of rows on the page.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Clamps the requested page to `1..=pages` and finds its rows.
+pub fn paginate(total: usize, requested: usize, per_page: usize) -> Pagination {
+    let pages = total.div_ceil(per_page).max(1);
+    let page = requested.clamp(1, pages);
+    let start = (page - 1) * per_page;
+    Pagination {
+        page,
+        pages,
+        start: start.min(total),
+        end: (start + per_page).min(total),
+    }
+}
+
+fn history_view(history: &Sourced<&[Transaction]>, settings: &ViewSettings<'_>) -> HistoryView {
+    let all = history.value;
+    let p = paginate(all.len(), settings.requested_page, PER_PAGE);
+    let first_link = p.page.saturating_sub(PAGE_WINDOW).max(1);
+    let last_link = (p.page + PAGE_WINDOW).min(p.pages);
+    HistoryView {
+        rows: all[p.start..p.end]
+            .iter()
+            .map(|t| transaction_view(t, settings.timezone))
+            .collect(),
+        pagination: PaginationView {
+            from: if all.is_empty() { 0 } else { p.start + 1 },
+            to: p.end,
+            total: format_count(all.len() as u64),
+            page: p.page,
+            pages: p.pages,
+            cache_age: format_age(settings.now - history.fetched_at),
+            previous: (p.page > 1).then(|| p.page - 1),
+            next: (p.page < p.pages).then(|| p.page + 1),
+            links: (first_link..=last_link)
+                .map(|number| PageLink {
+                    number,
+                    current: number == p.page,
+                })
+                .collect(),
+        },
+    }
+}
+
+/// One table row, branded.
+pub fn transaction_view(t: &Transaction, tz: Tz) -> TransactionView {
+    let amount = t.signed_amount();
+    let description = brand(&t.description).into_owned();
+    TransactionView {
+        date: format_timestamp(&t.created_at, tz, "%b %-d, %H:%M"),
+        kind: transaction_kind(&t.transaction_type),
+        type_label: t.transaction_type.clone(),
+        service: brand(&t.service_type).into_owned(),
+        amount: format_signed_credits(amount),
+        sign: if amount > 0.0 {
+            "positive"
+        } else if amount < 0.0 {
+            "negative"
+        } else {
+            "zero"
+        },
+        tokens: format_count(t.tokens_used),
+        images: format_count(t.images_processed),
+        description: truncate_chars(&description, DESCRIPTION_CHARS),
+        description_full: description,
+    }
+}
+
+/// The badge class of a transaction type; unknown types are shown neutrally.
+pub fn transaction_kind(transaction_type: &str) -> &'static str {
+    match transaction_type.to_ascii_lowercase().as_str() {
+        "usage" => "usage",
+        "purchase" => "purchase",
+        "refund" => "refund",
+        _ => "other",
+    }
+}
+
+/// Cuts text to `max` characters (not bytes), adding "..." when cut.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// `1234567` -> `1,234,567`, like PHP's `number_format`.
+pub fn format_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Credits as dollars with 2 to 4 decimals: `$12.3456`, `$2.50`, `$0.0125`, `-$3.00`.
+pub fn format_credits(amount: f64) -> String {
+    format_dollars(amount, 2)
+}
+
+/// A signed amount for the table, always 4 decimals so the column lines up: `+$10.0000`,
+/// `-$0.0110`.
+pub fn format_signed_credits(amount: f64) -> String {
+    let text = format_dollars(amount, 4);
+    if text.starts_with('-') || amount <= 0.0 || text == "$0.0000" {
+        text
+    } else {
+        format!("+{text}")
+    }
+}
+
+/// Dollars rounded to 4 decimals, trailing zeros dropped down to `min_decimals`.
+fn format_dollars(amount: f64, min_decimals: usize) -> String {
+    let rounded = (amount.abs() * 10_000.0).round() / 10_000.0;
+    let text = format!("{rounded:.4}");
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, "0000"));
+    let keep = fraction.trim_end_matches('0').len().max(min_decimals);
+    let whole = format_count(whole.parse().unwrap_or(0));
+    let sign = if amount < 0.0 && rounded > 0.0 {
+        "-"
+    } else {
+        ""
+    };
+    format!("{sign}${whole}.{}", &fraction[..keep.min(fraction.len())])
+}
+
+/// An age in seconds as `45 sec`, `12 min`, `2 h 5 min`, `3 d 4 h`.
+pub fn format_age(seconds: i64) -> String {
+    let s = seconds.max(0);
+    match s {
+        0..60 => format!("{s} sec"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+/// A server timestamp (`YYYY-MM-DD HH:MM:SS`, UTC) in the admin's zone; text that is not
+/// such a timestamp is shown as it came.
+pub fn format_timestamp(text: &str, tz: Tz, pattern: &str) -> String {
+    let parsed = NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%d %H:%M:%S").or_else(|_| {
+        chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+            .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default())
+    });
+    match parsed {
+        Ok(naive) => Utc
+            .from_utc_datetime(&naive)
+            .with_timezone(&tz)
+            .format(pattern)
+            .to_string(),
+        Err(_) => text.to_string(),
+    }
+}
+
+/// Unix seconds in the admin's zone.
+pub fn format_unix(seconds: i64, tz: Tz, pattern: &str) -> String {
+    DateTime::from_timestamp(seconds, 0)
+        .unwrap_or_default()
+        .with_timezone(&tz)
+        .format(pattern)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn price(price: f64, unit: u64) -> Price {
+        Price { price, unit }
+    }
+
+    #[test]
+    fn estimates_divide_the_balance_by_the_unit_price() {
+        assert_eq!(estimate(12.3456, &price(2.50, 10_000)), Some(49_382));
+        assert_eq!(estimate(12.3456, &price(0.20, 1_000_000)), Some(61_728_000));
+        assert_eq!(estimate(0.0, &price(0.20, 1_000_000)), Some(0));
+        assert_eq!(estimate(-5.0, &price(0.20, 1_000_000)), Some(0));
+        assert_eq!(estimate(5.0, &price(0.0, 1_000_000)), None);
+        assert_eq!(estimate(5.0, &price(1.0, 0)), None);
+    }
+
+    #[test]
+    fn page_34_of_10000_transactions_holds_rows_9901_to_10000() {
+        let p = paginate(10_000, 34, PER_PAGE);
+        assert_eq!((p.page, p.pages, p.start, p.end), (34, 34, 9_900, 10_000));
+    }
+
+    #[test]
+    fn a_page_past_the_end_shows_the_last_page() {
+        assert_eq!(paginate(10_000, 99, PER_PAGE).page, 34);
+        assert_eq!(paginate(10_000, usize::MAX, PER_PAGE).page, 34);
+        assert_eq!(paginate(10_000, 0, PER_PAGE).page, 1);
+    }
+
+    #[test]
+    fn no_transactions_is_one_empty_page() {
+        let p = paginate(0, 5, PER_PAGE);
+        assert_eq!((p.page, p.pages, p.start, p.end), (1, 1, 0, 0));
+    }
+
+    #[test]
+    fn exactly_300_transactions_is_one_page() {
+        assert_eq!(paginate(300, 2, PER_PAGE).pages, 1);
+        assert_eq!(paginate(301, 2, PER_PAGE).pages, 2);
+    }
+
+    #[test]
+    fn counts_get_thousands_separators() {
+        assert_eq!(format_count(0), "0");
+        assert_eq!(format_count(999), "999");
+        assert_eq!(format_count(1_000), "1,000");
+        assert_eq!(format_count(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn credits_show_two_to_four_decimals() {
+        assert_eq!(format_credits(12.3456), "$12.3456");
+        assert_eq!(format_credits(2.5), "$2.50");
+        assert_eq!(format_credits(0.0125), "$0.0125");
+        assert_eq!(format_credits(-3.0), "-$3.00");
+        assert_eq!(format_credits(1234.5), "$1,234.50");
+        assert_eq!(format_credits(-0.00001), "$0.00");
+        assert_eq!(format_signed_credits(10.0), "+$10.0000");
+        assert_eq!(format_signed_credits(-0.011), "-$0.0110");
+        assert_eq!(format_signed_credits(0.0), "$0.0000");
+    }
+
+    #[test]
+    fn dates_show_as_month_day_hour_minute_in_the_admins_zone() {
+        assert_eq!(
+            format_timestamp("2026-11-20 10:04:11", Tz::UTC, "%b %-d, %H:%M"),
+            "Nov 20, 10:04"
+        );
+        assert_eq!(
+            format_timestamp(
+                "2026-11-20 10:04:11",
+                chrono_tz::Europe::Berlin,
+                "%b %-d, %H:%M"
+            ),
+            "Nov 20, 11:04"
+        );
+        assert_eq!(format_timestamp("yesterday", Tz::UTC, "%b"), "yesterday");
+    }
+
+    #[test]
+    fn descriptions_are_cut_to_50_characters() {
+        let long = "é".repeat(60);
+        let cut = truncate_chars(&long, 50);
+        assert_eq!(cut.chars().count(), 53);
+        assert!(cut.ends_with("..."));
+        assert_eq!(truncate_chars("short", 50), "short");
+        assert_eq!(truncate_chars(&"x".repeat(50), 50), "x".repeat(50));
+    }
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(format_age(45), "45 sec");
+        assert_eq!(format_age(720), "12 min");
+        assert_eq!(format_age(7500), "2 h 5 min");
+        assert_eq!(format_age(-3), "0 sec");
+    }
+
+    #[test]
+    fn unknown_transaction_types_are_neutral() {
+        assert_eq!(transaction_kind("Usage"), "usage");
+        assert_eq!(transaction_kind("bonus"), "other");
+    }
+
+    fn transactions(n: usize) -> Vec<Transaction> {
+        (0..n)
+            .map(|i| Transaction {
+                id: i.to_string(),
+                created_at: "2026-11-20 10:04:11".into(),
+                transaction_type: "usage".into(),
+                service_type: "image_search via openai".into(),
+                amount: -0.0125,
+                tokens_used: 1834,
+                images_processed: 1,
+                description: format!("row {i}"),
+            })
+            .collect()
+    }
+
+    fn settings(page: usize) -> ViewSettings<'static> {
+        ViewSettings {
+            now: 1_763_629_200,
+            timezone: Tz::UTC,
+            requested_page: page,
+            api_url: "http://127.0.0.1/api.php",
+            notices: Vec::new(),
+            demo_mode: false,
+        }
+    }
+
+    fn data(history: &[Transaction], balance: f64) -> PageData<'_> {
+        PageData {
+            info: UserInfo::default(),
+            stats: UserStats {
+                balance,
+                ..Default::default()
+            },
+            pricing: Err("Failed to connect to License API".into()),
+            history: Ok(Sourced {
+                value: history,
+                fetched_at: 1_763_629_200 - 120,
+                from_cache: true,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_history_shows_the_requested_page_with_a_window_of_links() {
+        let all = transactions(10_000);
+        let view = build_dashboard(&data(&all, 5.0), &settings(10));
+        let history = view.history.unwrap();
+        assert_eq!(history.rows.len(), 300);
+        assert_eq!(history.rows[0].description, "row 2700");
+        let p = &history.pagination;
+        assert_eq!((p.from, p.to, p.total.as_str()), (2701, 3000, "10,000"));
+        assert_eq!((p.page, p.pages), (10, 34));
+        assert_eq!((p.previous, p.next), (Some(9), Some(11)));
+        let numbers: Vec<usize> = p.links.iter().map(|l| l.number).collect();
+        assert_eq!(numbers, (5..=15).collect::<Vec<_>>());
+        assert_eq!(p.cache_age, "2 min");
+        assert!(view.footer.transactions_cached);
+        assert!(!view.footer.pricing_cached);
+    }
+
+    #[test]
+    fn the_last_page_has_no_next_and_the_first_no_previous() {
+        let all = transactions(10_000);
+        let last = build_dashboard(&data(&all, 5.0), &settings(34))
+            .history
+            .unwrap();
+        assert_eq!(last.rows.len(), 100);
+        assert_eq!(last.pagination.next, None);
+        let first = build_dashboard(&data(&all, 5.0), &settings(1))
+            .history
+            .unwrap();
+        assert_eq!(first.pagination.previous, None);
+        assert_eq!(first.pagination.links.len(), 6);
+    }
+
+    #[test]
+    fn the_balance_is_low_below_one_dollar() {
+        let all = transactions(1);
+        assert!(build_dashboard(&data(&all, 0.99), &settings(1)).low_balance);
+        let healthy = build_dashboard(&data(&all, 1.0), &settings(1));
+        assert!(!healthy.low_balance);
+        assert!(!healthy.stats.balance_low);
+    }
+
+    #[test]
+    fn rows_are_branded() {
+        let row = transaction_view(&transactions(1)[0], Tz::UTC);
+        assert_eq!(row.service, "image_search via CTZ-AI");
+        assert_eq!(row.amount, "-$0.0125");
+        assert_eq!(row.tokens, "1,834");
+        assert_eq!(row.sign, "negative");
+        assert_eq!(row.date, "Nov 20, 10:04");
+    }
+}

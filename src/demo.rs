@@ -1,0 +1,117 @@
+//! `tokenusage demo`: the sample license API and a local HTTP preview of the real page
+//! over the repository's sample installation (`ct/`), like `php -S`.
+//!
+//! Binds two loopback sockets: the sample API at the address the sample config's
+//! `api_url` names, and the preview.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::app::{Site, SiteOptions, handle};
+use crate::config::ConfigStore;
+use crate::install::Installation;
+use crate::response::Response;
+use crate::sample_api::{SampleApi, SampleApiOptions};
+use crate::transport::http::{HttpResponse, cgi_request_from_http, serve_http};
+use crate::transport::signals;
+
+/// The URL path the preview serves the page at.
+pub const PAGE_PATH: &str = "/ct/admin/tokenusage.php";
+
+/// Runs the demo until SIGINT or SIGTERM.
+pub fn run(root: &Path, listen: &str, transactions: usize) -> Result<(), String> {
+    let install = Installation::new(root);
+    let config = ConfigStore::default().load(&install);
+    let config = config
+        .as_ref()
+        .as_ref()
+        .map_err(|e| format!("the demo needs a complete sample config: {e}"))?;
+    let api_addr = loopback_authority(&config.credentials.api_url).ok_or_else(|| {
+        format!(
+            "the demo serves the sample API at the config's api_url, which must be \
+             http://127.0.0.1:PORT/...; it is {}",
+            config.credentials.api_url
+        )
+    })?;
+    let options = SampleApiOptions {
+        transactions,
+        ..SampleApiOptions::default()
+    };
+    let api = SampleApi::start(&api_addr, options)
+        .map_err(|e| format!("cannot start the sample API on {api_addr}: {e}"))?;
+    let listener =
+        TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let site = Arc::new(
+        Site::new(SiteOptions {
+            root: Some(root.to_path_buf()),
+            ..SiteOptions::default()
+        })
+        .map_err(|e| e.to_string())?,
+    );
+    let script = root.join("admin").join("tokenusage.php");
+    let handler = Arc::new(move |request: &crate::transport::http::HttpRequest| {
+        if request.path() != PAGE_PATH {
+            let mut moved = Response::redirect(PAGE_PATH);
+            if request.path() != "/" {
+                moved = Response::text(
+                    404,
+                    format!(
+                        "Not part of the demo: only {PAGE_PATH} is served (the rest of the admin panel is PHP).\n"
+                    ),
+                );
+            }
+            return HttpResponse::from(moved);
+        }
+        let cgi = cgi_request_from_http(request, &script, PAGE_PATH);
+        HttpResponse::from(handle(&cgi, &site))
+    });
+    let shutdown = signals::shutdown_flag();
+    println!("Sample license API: {}", api.url());
+    println!(
+        "Token Usage dashboard: http://{}{PAGE_PATH}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    println!("Press Ctrl-C to stop.");
+    serve_http(listener, 8, handler, shutdown.clone()).map_err(|e| e.to_string())?;
+    shutdown.store(true, Ordering::SeqCst);
+    api.stop();
+    std::thread::sleep(Duration::from_millis(50));
+    Ok(())
+}
+
+/// `http://127.0.0.1:8781/path` -> `127.0.0.1:8781`, only for loopback addresses.
+fn loopback_authority(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.split('/').next()?;
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]").then(|| {
+        if authority.contains(':') {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        }
+    })
+}
+
+/// The sample installation beside the binary's source: `./ct` when run from the repo.
+pub fn default_root() -> PathBuf {
+    PathBuf::from("ct")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_api_urls_are_served_by_the_demo() {
+        assert_eq!(
+            loopback_authority("http://127.0.0.1:8781/projects/api.php").as_deref(),
+            Some("127.0.0.1:8781")
+        );
+        assert_eq!(loopback_authority("https://comusthumbz.com/x"), None);
+        assert_eq!(loopback_authority("http://10.0.0.1:80/x"), None);
+    }
+}

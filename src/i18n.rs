@@ -1,0 +1,234 @@
+//! Every visible string, by the seed's translation keys (`token_usage_title`, ...).
+//!
+//! English is built in. An installation whose config names an admin language may ship
+//! `ct/dat/lang/tokenusage.<lang>.json` (a flat object of key -> text) to translate any
+//! subset; missing keys fall back to English. Loading that file is the only I/O here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The English strings. The first block is the seed's list; the rest are keys we needed
+/// for text the seed shows without naming a key.
+pub const ENGLISH: &[(&str, &str)] = &[
+    ("token_usage_title", "Token & Credit Usage Dashboard"),
+    ("token_usage_breadcrumb", "Token Usage"),
+    ("token_usage_overview", "Overview"),
+    ("token_usage_refresh", "Refresh Data"),
+    ("token_usage_download", "Download History"),
+    ("token_usage_update_pricing", "Update Pricing"),
+    ("token_usage_clear_cache", "Clear Cache"),
+    ("token_usage_debug", "Debug API"),
+    ("token_usage_back", "Back to Reports"),
+    ("token_usage_help", "Help"),
+    ("token_usage_account_overview", "Account Overview"),
+    ("token_usage_email", "Email"),
+    ("token_usage_license_type", "License Type"),
+    ("token_usage_domain", "Domain"),
+    ("token_usage_member_since", "Member Since"),
+    (
+        "token_usage_balance_stats",
+        "Current Balance & Usage Statistics",
+    ),
+    ("token_usage_current_balance", "Current Balance"),
+    ("token_usage_tokens_used", "Tokens Used"),
+    ("token_usage_credits_used", "Credits Used"),
+    ("token_usage_api_calls", "API Calls Made"),
+    ("token_usage_images_processed", "Images Processed"),
+    ("token_usage_last_updated", "Last Updated"),
+    ("token_usage_pricing", "Current API Pricing (Live)"),
+    ("token_usage_image_processing", "Image Processing"),
+    ("token_usage_input_tokens", "Input Tokens"),
+    ("token_usage_completion_tokens", "Completion Tokens"),
+    ("token_usage_cached_tokens", "Cached Tokens"),
+    ("token_usage_estimated", "Estimated Usage Remaining"),
+    ("token_usage_image_searches", "Image Searches"),
+    ("token_usage_low_balance", "LOW BALANCE WARNING"),
+    (
+        "token_usage_low_balance_msg",
+        "Your credit balance is below $1.00. Consider purchasing more credits to continue using AI services.",
+    ),
+    ("token_usage_buy_credits", "Click here to purchase credits"),
+    (
+        "token_usage_transaction_history",
+        "Complete Transaction History",
+    ),
+    ("token_usage_showing", "Showing"),
+    ("token_usage_of", "of"),
+    ("token_usage_transactions", "transactions"),
+    ("token_usage_page", "Page"),
+    ("token_usage_cache", "Cache"),
+    ("token_usage_old", "old"),
+    ("token_usage_previous", "Previous"),
+    ("token_usage_next", "Next"),
+    ("token_usage_date", "Date"),
+    ("token_usage_type", "Type"),
+    ("token_usage_service", "Service"),
+    ("token_usage_amount", "Amount"),
+    ("token_usage_tokens", "Tokens"),
+    ("token_usage_images", "Images"),
+    ("token_usage_description", "Description"),
+    (
+        "token_usage_no_transactions",
+        "No transaction history available",
+    ),
+    ("token_usage_unable_load", "Unable to Load Account Data"),
+    (
+        "token_usage_check_config",
+        "Please check your license configuration and try again.",
+    ),
+    ("token_usage_retry", "Retry Loading Data"),
+    (
+        "token_usage_no_transactions_download",
+        "No transaction history available to download.",
+    ),
+    (
+        "token_usage_download_failed",
+        "Failed to fetch data for download. Please try again.",
+    ),
+    ("token_usage_data_refreshed", "Data refreshed successfully"),
+    (
+        "token_usage_pricing_cleared",
+        "Pricing cache cleared. Latest prices will be fetched.",
+    ),
+    (
+        "token_usage_cache_cleared",
+        "Cleared {count} transaction cache files. Fresh data will be fetched.",
+    ),
+    // Keys beyond the seed's list.
+    ("token_usage_dashboard", "Dashboard"),
+    ("token_usage_reports", "Reports"),
+    ("token_usage_per_10k_images", "per 10,000 images"),
+    ("token_usage_per_1m_tokens", "per 1M tokens"),
+    ("token_usage_pricing_updated", "Prices as of"),
+    ("token_usage_ai_input_tokens", "AI Input Tokens"),
+    ("token_usage_ai_completion_tokens", "AI Completion Tokens"),
+    ("token_usage_ai_cached_tokens", "AI Cached Tokens"),
+    ("token_usage_not_priced", "n/a"),
+    ("token_usage_api", "API"),
+    ("token_usage_updated", "Updated"),
+    ("token_usage_pricing_short", "Pricing"),
+    ("token_usage_transactions_short", "Transactions"),
+    ("token_usage_cached", "Cached"),
+    ("token_usage_live", "Live"),
+    (
+        "token_usage_download_demo",
+        "Download disabled in demo mode",
+    ),
+    (
+        "token_usage_unknown_action",
+        "Unknown action; showing the overview.",
+    ),
+    ("token_usage_debug_title", "Debug API"),
+    ("token_usage_debug_config", "Configuration"),
+    ("token_usage_debug_api_url", "API Base URL"),
+    ("token_usage_debug_license_key", "License Key"),
+    ("token_usage_debug_cache_files", "Cache Files"),
+    ("token_usage_debug_path", "Path"),
+    ("token_usage_debug_age", "Age"),
+    ("token_usage_debug_state", "State"),
+    ("token_usage_debug_user_info", "USER INFO response"),
+    ("token_usage_debug_user_stats", "USER STATS response"),
+    (
+        "token_usage_debug_first_transactions",
+        "First 5 transactions",
+    ),
+    ("token_usage_debug_back", "Back to the dashboard"),
+    ("token_usage_error_details", "Details"),
+    ("token_usage_demo_mode", "Demo mode"),
+];
+
+/// The strings of one language, English where a translation is missing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Strings(BTreeMap<&'static str, String>);
+
+impl Strings {
+    /// The built-in English strings.
+    pub fn english() -> Self {
+        Strings(ENGLISH.iter().map(|(k, v)| (*k, v.to_string())).collect())
+    }
+
+    /// English overlaid with a translation file's known keys; unknown keys and non-text
+    /// values are ignored, a broken file leaves English (and says why).
+    pub fn with_translation(json: &str) -> Result<Self, String> {
+        let mut strings = Self::english();
+        let map: BTreeMap<String, serde_json::Value> =
+            serde_json::from_str(json).map_err(|e| format!("not a JSON object of strings: {e}"))?;
+        for (key, value) in map {
+            if let (Some(slot), serde_json::Value::String(text)) =
+                (strings.0.iter_mut().find(|(k, _)| **k == key), value)
+            {
+                *slot.1 = text;
+            }
+        }
+        Ok(strings)
+    }
+
+    /// Loads `ct/dat/lang/tokenusage.<lang>.json` for a language code, English otherwise.
+    pub fn load(dat: &Path, language: Option<&str>) -> Self {
+        let Some(lang) = language.filter(|l| is_language_code(l) && *l != "en") else {
+            return Self::english();
+        };
+        let path = dat.join("lang").join(format!("tokenusage.{lang}.json"));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Self::with_translation(&text).unwrap_or_else(|e| {
+                eprintln!("tokenusage: ignoring {}: {e}", path.display());
+                Self::english()
+            }),
+            Err(_) => Self::english(),
+        }
+    }
+
+    /// The text of a key (the key itself if unknown, so a typo is visible, not blank).
+    pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
+        self.0.get(key).map(String::as_str).unwrap_or(key)
+    }
+
+    /// The map handed to templates as `t`.
+    pub fn as_map(&self) -> &BTreeMap<&'static str, String> {
+        &self.0
+    }
+}
+
+/// Language codes like `en`, `de`, `pt_BR`: nothing that could leave the `lang` folder.
+fn is_language_code(lang: &str) -> bool {
+    (2..=12).contains(&lang.len())
+        && lang
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn english_has_the_seed_title() {
+        assert_eq!(
+            Strings::english().get("token_usage_title"),
+            "Token & Credit Usage Dashboard"
+        );
+    }
+
+    #[test]
+    fn a_translation_overrides_known_keys_only() {
+        let strings = Strings::with_translation(
+            r#"{"token_usage_refresh": "Daten aktualisieren", "bogus": "x", "token_usage_help": 3}"#,
+        )
+        .unwrap();
+        assert_eq!(strings.get("token_usage_refresh"), "Daten aktualisieren");
+        assert_eq!(strings.get("token_usage_help"), "Help");
+        assert_eq!(strings.get("bogus"), "bogus");
+    }
+
+    #[test]
+    fn a_broken_translation_is_an_error() {
+        assert!(Strings::with_translation("[1,2]").is_err());
+    }
+
+    #[test]
+    fn language_codes_cannot_traverse_folders() {
+        assert!(is_language_code("pt_BR"));
+        assert!(!is_language_code("../../x"));
+        assert!(!is_language_code(""));
+    }
+}

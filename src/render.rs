@@ -1,0 +1,139 @@
+//! Templates: built once at start, embedded in the binary, optionally overridden from a
+//! folder (`--templates DIR`) for a site that customises the look.
+//!
+//! Reading the override folder at start is the only I/O; rendering is pure.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use crate::i18n::Strings;
+
+/// The page templates, rendered with HTML autoescaping on.
+const TEMPLATES: [(&str, &str); 4] = [
+    ("base.html", include_str!("../templates/base.html")),
+    (
+        "dashboard.html",
+        include_str!("../templates/dashboard.html"),
+    ),
+    ("debug.html", include_str!("../templates/debug.html")),
+    ("error.html", include_str!("../templates/error.html")),
+];
+
+/// The files served as they are with `?asset=NAME`.
+const ASSETS: [(&str, &str, &str); 2] = [
+    (
+        "dashboard.css",
+        "text/css; charset=UTF-8",
+        include_str!("../templates/dashboard.css"),
+    ),
+    (
+        "dashboard.js",
+        "text/javascript; charset=UTF-8",
+        include_str!("../templates/dashboard.js"),
+    ),
+];
+
+/// Why the templates could not be built (a start-up error).
+#[derive(Debug)]
+pub struct TemplateError(String);
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+/// The compiled templates and the assets.
+pub struct Renderer {
+    tera: Tera,
+    assets: Vec<(&'static str, &'static str, Vec<u8>)>,
+}
+
+impl fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Renderer").finish_non_exhaustive()
+    }
+}
+
+impl Renderer {
+    /// The templates compiled into the binary.
+    pub fn embedded() -> Result<Self, TemplateError> {
+        Self::build(None)
+    }
+
+    /// The embedded templates with any file of the same name in `dir` used instead.
+    pub fn with_overrides(dir: &Path) -> Result<Self, TemplateError> {
+        if !dir.is_dir() {
+            return Err(TemplateError(format!(
+                "--templates {}: not a folder",
+                dir.display()
+            )));
+        }
+        Self::build(Some(dir))
+    }
+
+    fn build(dir: Option<&Path>) -> Result<Self, TemplateError> {
+        let read = |name: &str, embedded: &str| -> Result<String, TemplateError> {
+            match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
+                Some(path) => std::fs::read_to_string(&path)
+                    .map_err(|e| TemplateError(format!("{}: {e}", path.display()))),
+                None => Ok(embedded.to_string()),
+            }
+        };
+        let mut tera = Tera::default();
+        // Every template escapes, whatever its name: outside text is data, never markup.
+        tera.autoescape_on(vec![""]);
+        let mut sources = Vec::new();
+        for (name, embedded) in TEMPLATES {
+            sources.push((name, read(name, embedded)?));
+        }
+        tera.add_raw_templates(sources)
+            .map_err(|e| TemplateError(format!("templates: {}", error_chain(&e))))?;
+        let mut assets = Vec::new();
+        for (name, content_type, embedded) in ASSETS {
+            assets.push((name, content_type, read(name, embedded)?.into_bytes()));
+        }
+        Ok(Renderer { tera, assets })
+    }
+
+    /// Renders a page: the view under `name_of_view`, the strings as `t`, plus the links.
+    pub fn render(
+        &self,
+        template: &str,
+        strings: &Strings,
+        common: &impl Serialize,
+        view: (&str, &impl Serialize),
+    ) -> Result<String, String> {
+        let mut context = Context::from_serialize(common).map_err(|e| error_chain(&e))?;
+        context.insert("t", strings.as_map());
+        context.insert(view.0.to_string(), view.1);
+        self.tera
+            .render(template, &context)
+            .map_err(|e| error_chain(&e))
+    }
+
+    /// An asset's content type and bytes.
+    pub fn asset(&self, name: &str) -> Option<(&'static str, &[u8])> {
+        self.assets
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, content_type, bytes)| (*content_type, bytes.as_slice()))
+    }
+}
+
+/// An error with its causes, for logs.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

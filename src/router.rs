@@ -1,0 +1,248 @@
+//! The original page's query contract: `?action=...`, `?page=N`, `?debug=1`.
+//!
+//! Existing bookmarks and the PHP page's auto refresh send both spellings of each action
+//! (`refresh_data` and `refreshdata`), so both are accepted. Pure: no I/O.
+
+/// What a request asks the dashboard to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Overview,
+    RefreshData,
+    UpdatePricing,
+    ClearCache,
+    Download,
+    Debug,
+    /// One of the files the page links to (stylesheet, script), by name.
+    Asset(&'static str),
+}
+
+impl Action {
+    /// The underscored name emitted in links.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Overview => "overview",
+            Action::RefreshData => "refresh_data",
+            Action::UpdatePricing => "update_pricing",
+            Action::ClearCache => "clear_cache",
+            Action::Download => "download",
+            Action::Debug => "debug",
+            Action::Asset(_) => "asset",
+        }
+    }
+
+    /// True for the actions that delete caches or force fetches.
+    pub fn changes_state(self) -> bool {
+        matches!(
+            self,
+            Action::RefreshData | Action::UpdatePricing | Action::ClearCache
+        )
+    }
+}
+
+/// The files served with `?asset=NAME`; the binary carries them so no CDN is needed.
+pub const ASSETS: [&str; 2] = ["dashboard.css", "dashboard.js"];
+
+/// A parsed query string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query {
+    pub action: Action,
+    /// The requested page, 1-based; clamped to the last page by the view model.
+    pub page: usize,
+    /// The `action` value when it named no known action, so the page can say so.
+    pub unknown_action: Option<String>,
+    /// The CSRF token sent with a state-changing action, if any.
+    pub token: Option<String>,
+}
+
+/// Parses a query string; never fails: unknown or malformed parts fall back to the
+/// defaults (the overview, page 1).
+pub fn parse_query(query: &str) -> Query {
+    let mut parsed = Query {
+        action: Action::Overview,
+        page: 1,
+        unknown_action: None,
+        token: None,
+    };
+    let mut debug = false;
+    let mut asset = None;
+    for (key, value) in query_pairs(query) {
+        match key.as_str() {
+            "action" => match action_named(&value) {
+                Some(action) => {
+                    parsed.action = action;
+                    parsed.unknown_action = None;
+                }
+                None => parsed.unknown_action = Some(value),
+            },
+            "page" => parsed.page = page_number(&value),
+            "debug" => debug = !matches!(value.as_str(), "" | "0" | "false"),
+            "asset" => asset = ASSETS.iter().find(|name| **name == value).copied(),
+            "token" => parsed.token = Some(value),
+            _ => {}
+        }
+    }
+    if let Some(name) = asset {
+        parsed.action = Action::Asset(name);
+    } else if debug {
+        parsed.action = Action::Debug;
+    }
+    parsed
+}
+
+/// The action a query value names, in either spelling.
+fn action_named(value: &str) -> Option<Action> {
+    let normalized: String = value
+        .chars()
+        .filter(|c| *c != '_')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    Some(match normalized.as_str() {
+        "" | "overview" => Action::Overview,
+        "refreshdata" => Action::RefreshData,
+        "updatepricing" => Action::UpdatePricing,
+        "clearcache" => Action::ClearCache,
+        "download" => Action::Download,
+        "debug" => Action::Debug,
+        _ => return None,
+    })
+}
+
+/// A page number: a positive decimal integer, else page 1.
+fn page_number(value: &str) -> usize {
+    match value.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => n,
+        Ok(_) => 1,
+        // Digits too many for usize still mean "far past the end".
+        Err(_) if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => usize::MAX,
+        Err(_) => 1,
+    }
+}
+
+/// Splits `a=1&b=2` into decoded pairs (`+` is a space, `%XX` a byte).
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    query
+        .split(['&', ';'])
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let (key, value) = part.split_once('=').unwrap_or((part, ""));
+            (percent_decode(key), percent_decode(value))
+        })
+}
+
+/// Decodes `application/x-www-form-urlencoded` text; invalid escapes are kept literally and
+/// invalid UTF-8 is replaced, so decoding never fails.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match (hex_value(bytes[i + 1]), hex_value(bytes[i + 2])) {
+                    (Some(hi), Some(lo)) => {
+                        out.push(hi << 4 | lo);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    (byte as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_query_is_the_overview_on_page_one() {
+        let query = parse_query("");
+        assert_eq!(query.action, Action::Overview);
+        assert_eq!(query.page, 1);
+    }
+
+    #[test]
+    fn both_spellings_of_each_action_are_accepted() {
+        for (a, b, action) in [
+            ("refresh_data", "refreshdata", Action::RefreshData),
+            ("update_pricing", "updatepricing", Action::UpdatePricing),
+            ("clear_cache", "clearcache", Action::ClearCache),
+        ] {
+            assert_eq!(parse_query(&format!("action={a}")).action, action);
+            assert_eq!(parse_query(&format!("action={b}")).action, action);
+        }
+        assert_eq!(parse_query("action=download").action, Action::Download);
+    }
+
+    #[test]
+    fn debug_is_reached_by_flag_or_action() {
+        assert_eq!(parse_query("debug=1").action, Action::Debug);
+        assert_eq!(parse_query("action=debug").action, Action::Debug);
+        assert_eq!(parse_query("debug=0").action, Action::Overview);
+    }
+
+    #[test]
+    fn anything_not_a_page_number_is_page_one() {
+        for bad in [
+            "page=abc", "page=-3", "page=0", "page=", "page=1.5", "page=%00",
+        ] {
+            assert_eq!(parse_query(bad).page, 1, "{bad}");
+        }
+        assert_eq!(parse_query("page=34").page, 34);
+        assert_eq!(parse_query("page=99999999999999999999999").page, usize::MAX);
+    }
+
+    #[test]
+    fn an_unknown_action_shows_the_overview_and_is_remembered() {
+        let query = parse_query("action=format_disk");
+        assert_eq!(query.action, Action::Overview);
+        assert_eq!(query.unknown_action.as_deref(), Some("format_disk"));
+    }
+
+    #[test]
+    fn only_known_assets_are_served() {
+        assert_eq!(
+            parse_query("asset=dashboard.css").action,
+            Action::Asset("dashboard.css")
+        );
+        assert_eq!(
+            parse_query("asset=../../etc/passwd").action,
+            Action::Overview
+        );
+    }
+
+    #[test]
+    fn percent_decoding_never_fails() {
+        assert_eq!(percent_decode("a%20b+c"), "a b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
+    }
+
+    #[test]
+    fn percent_encoding_round_trips() {
+        let text = "owner+x@example.com & é";
+        assert_eq!(percent_decode(&percent_encode(text)), text);
+    }
+}

@@ -1,0 +1,709 @@
+//! The FastCGI server on real sockets: `serve` runs in a thread with a small echo handler
+//! and is driven by `cgi-fcgi` (Debian's libfcgi-bin) and by hand-written records.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use tokenusage::fastcgi::Limits;
+use tokenusage::request::Request;
+use tokenusage::response::Response;
+use tokenusage::transport::fastcgi::{Listener, ServerOptions, bind, serve};
+
+/// Every socket read and write in these tests gives up after this long.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+// Record types, spelled out so the tests do not lean on the codec they check.
+const BEGIN_REQUEST: u8 = 1;
+const ABORT_REQUEST: u8 = 2;
+const END_REQUEST: u8 = 3;
+const PARAMS: u8 = 4;
+const STDIN: u8 = 5;
+const STDOUT: u8 = 6;
+const GET_VALUES: u8 = 9;
+const GET_VALUES_RESULT: u8 = 10;
+const UNKNOWN_TYPE: u8 = 11;
+
+/// Echoes what a test needs to see; `?panic` panics, `?size=N` answers N bytes.
+fn echo(request: &Request) -> Response {
+    let query = request.query_string();
+    if query == "panic" {
+        panic!("the test handler panics on purpose");
+    }
+    if let Some(size) = query.strip_prefix("size=") {
+        return Response::text(200, vec![b'x'; size.parse().unwrap_or(0)]);
+    }
+    let body = format!(
+        "query={query}\nmethod={}\nafter={}\nbad={:?}\nparams={}\nbody={}\n",
+        request.param("REQUEST_METHOD"),
+        request.param("AFTER"),
+        request.param_bytes("BAD"),
+        request.params.len(),
+        String::from_utf8_lossy(&request.body),
+    );
+    Response::text(200, body)
+}
+
+enum Address {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+struct TestServer {
+    address: Address,
+    shutdown: Arc<AtomicBool>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl TestServer {
+    fn tcp(options: ServerOptions) -> Self {
+        let listener = bind("127.0.0.1:0", 0o660).unwrap();
+        let Listener::Tcp(tcp) = &listener else {
+            panic!("HOST:PORT gave a unix listener");
+        };
+        let address = Address::Tcp(tcp.local_addr().unwrap());
+        Self::start(listener, address, options)
+    }
+
+    fn unix(options: ServerOptions, mode: u32) -> Self {
+        let path = unique_socket_path();
+        let listener = bind(&format!("unix:{}", path.display()), mode).unwrap();
+        Self::start(listener, Address::Unix(path), options)
+    }
+
+    fn start(listener: Listener, address: Address, options: ServerOptions) -> Self {
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&shutdown);
+        let thread = thread::spawn(move || serve(listener, &options, Arc::new(echo), flag));
+        TestServer {
+            address,
+            shutdown,
+            thread: Some(thread),
+        }
+    }
+
+    /// What `cgi-fcgi -connect` takes: `host:port` or a socket path.
+    fn connect_spec(&self) -> String {
+        match &self.address {
+            Address::Tcp(addr) => addr.to_string(),
+            Address::Unix(path) => path.display().to_string(),
+        }
+    }
+
+    fn connect(&self) -> Box<dyn Duplex> {
+        match &self.address {
+            Address::Tcp(addr) => {
+                let stream = TcpStream::connect_timeout(addr, TIMEOUT).unwrap();
+                stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+                stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+                Box::new(stream)
+            }
+            Address::Unix(path) => {
+                let stream = UnixStream::connect(path).unwrap();
+                stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+                stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+                Box::new(stream)
+            }
+        }
+    }
+
+    /// Sets the shutdown flag and waits for `serve` to return; gives how long it took.
+    fn stop(mut self) -> Duration {
+        let started = Instant::now();
+        self.shutdown.store(true, Ordering::SeqCst);
+        let thread = self.thread.take().unwrap();
+        while !thread.is_finished() {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "serve did not return"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        thread.join().unwrap().unwrap();
+        started.elapsed()
+    }
+}
+
+impl Drop for TestServer {
+    /// A failing test still stops its server.
+    fn drop(&mut self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+}
+
+trait Duplex: Read + Write {}
+impl<T: Read + Write> Duplex for T {}
+
+fn unique_socket_path() -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    std::env::temp_dir().join(format!("tu-fcgi-{}-{n}.sock", std::process::id()))
+}
+
+fn options() -> ServerOptions {
+    ServerOptions::default()
+}
+
+fn options_with(limits: Limits) -> ServerOptions {
+    ServerOptions {
+        limits,
+        ..ServerOptions::default()
+    }
+}
+
+// ---- Hand-written records ----
+
+fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(content.len()).unwrap();
+    let padding = (8 - content.len() % 8) % 8;
+    let [id_hi, id_lo] = id.to_be_bytes();
+    let [len_hi, len_lo] = len.to_be_bytes();
+    let mut out = vec![1, kind, id_hi, id_lo, len_hi, len_lo, padding as u8, 0];
+    out.extend_from_slice(content);
+    out.resize(out.len() + padding, 0);
+    out
+}
+
+/// A stream's records, split at 65535 bytes, then the empty record that ends it.
+fn stream(kind: u8, id: u16, data: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = data
+        .chunks(65535)
+        .flat_map(|chunk| record(kind, id, chunk))
+        .collect();
+    out.extend(record(kind, id, &[]));
+    out
+}
+
+fn pairs(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+    fn length(out: &mut Vec<u8>, len: usize) {
+        match u8::try_from(len) {
+            Ok(short) if short < 0x80 => out.push(short),
+            _ => out.extend((u32::try_from(len).unwrap() | 0x8000_0000).to_be_bytes()),
+        }
+    }
+    let mut out = Vec::new();
+    for (name, value) in pairs {
+        length(&mut out, name.len());
+        length(&mut out, value.len());
+        out.extend_from_slice(name);
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+fn begin(id: u16, role: u16, keep_conn: bool) -> Vec<u8> {
+    let [role_hi, role_lo] = role.to_be_bytes();
+    record(
+        BEGIN_REQUEST,
+        id,
+        &[role_hi, role_lo, u8::from(keep_conn), 0, 0, 0, 0, 0],
+    )
+}
+
+/// A whole responder request: BEGIN_REQUEST, PARAMS and STDIN.
+fn request(id: u16, keep_conn: bool, params: &[(&[u8], &[u8])], body: &[u8]) -> Vec<u8> {
+    let mut out = begin(id, 1, keep_conn);
+    out.extend(stream(PARAMS, id, &pairs(params)));
+    out.extend(stream(STDIN, id, body));
+    out
+}
+
+fn get(id: u16, keep_conn: bool, query: &str) -> Vec<u8> {
+    let params: [(&[u8], &[u8]); 2] = [
+        (b"REQUEST_METHOD", b"GET"),
+        (b"QUERY_STRING", query.as_bytes()),
+    ];
+    request(id, keep_conn, &params, b"")
+}
+
+struct RawRecord {
+    kind: u8,
+    id: u16,
+    content: Vec<u8>,
+}
+
+fn read_record(conn: &mut dyn Duplex) -> RawRecord {
+    let mut header = [0u8; 8];
+    conn.read_exact(&mut header).unwrap();
+    let [version, kind, id_hi, id_lo, len_hi, len_lo, padding, _] = header;
+    assert_eq!(version, 1);
+    let len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
+    let mut content = vec![0u8; len + usize::from(padding)];
+    conn.read_exact(&mut content).unwrap();
+    content.truncate(len);
+    RawRecord {
+        kind,
+        id: u16::from_be_bytes([id_hi, id_lo]),
+        content,
+    }
+}
+
+/// One request's answer: its STDOUT (and the size of each record) up to END_REQUEST.
+struct Reply {
+    stdout: Vec<u8>,
+    record_sizes: Vec<usize>,
+    protocol_status: u8,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+fn read_reply(conn: &mut dyn Duplex, id: u16) -> Reply {
+    let mut reply = Reply {
+        stdout: Vec::new(),
+        record_sizes: Vec::new(),
+        protocol_status: u8::MAX,
+    };
+    loop {
+        let record = read_record(conn);
+        assert_eq!(record.id, id);
+        match record.kind {
+            STDOUT => {
+                reply.record_sizes.push(record.content.len());
+                reply.stdout.extend(record.content);
+            }
+            END_REQUEST => {
+                reply.protocol_status = record.content[4];
+                return reply;
+            }
+            other => panic!("unexpected record type {other}"),
+        }
+    }
+}
+
+/// True when the server closed the connection (EOF or reset) within the timeout.
+fn is_closed(conn: &mut dyn Duplex) -> bool {
+    match conn.read(&mut [0u8; 1]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(err) => err.kind() == io::ErrorKind::ConnectionReset,
+    }
+}
+
+/// A fresh connection still gets a normal answer.
+fn assert_serves(server: &TestServer) {
+    let mut conn = server.connect();
+    conn.write_all(&get(1, false, "still=up")).unwrap();
+    let reply = read_reply(&mut *conn, 1);
+    assert!(reply.text().contains("query=still=up"), "{}", reply.text());
+}
+
+/// Runs `cgi-fcgi -bind -connect <spec>` as a web server would for a GET.
+fn cgi_fcgi(spec: &str, query: &str) -> String {
+    let mut child = Command::new("cgi-fcgi")
+        .args(["-bind", "-connect", spec])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("REQUEST_METHOD", "GET")
+        .env("SCRIPT_FILENAME", "/srv/ct/admin/tokenusage.php")
+        .env("QUERY_STRING", query)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cgi-fcgi (Debian's libfcgi-bin) is installed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("cgi-fcgi did not finish in 10 s");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "cgi-fcgi failed: {output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+// ---- An independent client ----
+
+#[test]
+fn cgi_fcgi_gets_the_handlers_page_over_tcp() {
+    let server = TestServer::tcp(options());
+    let page = cgi_fcgi(&server.connect_spec(), "action=show&page=2");
+    assert!(page.starts_with("Status: 200 OK\r\n"), "{page}");
+    assert!(page.contains("query=action=show&page=2\n"), "{page}");
+    assert!(page.contains("method=GET\n"), "{page}");
+    server.stop();
+}
+
+#[test]
+fn cgi_fcgi_gets_the_handlers_page_over_a_unix_socket() {
+    let server = TestServer::unix(options(), 0o660);
+    let page = cgi_fcgi(&server.connect_spec(), "via=unix");
+    assert!(page.starts_with("Status: 200 OK\r\n"), "{page}");
+    assert!(page.contains("query=via=unix\n"), "{page}");
+    server.stop();
+}
+
+// ---- Sockets ----
+
+#[test]
+fn a_unix_socket_gets_its_mode_and_is_removed_at_shutdown() {
+    let server = TestServer::unix(options(), 0o600);
+    let Address::Unix(path) = &server.address else {
+        unreachable!()
+    };
+    let path = path.clone();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    server.stop();
+    assert!(!path.exists());
+}
+
+#[test]
+fn bind_replaces_a_stale_socket_but_not_a_live_one_or_a_regular_file() {
+    let path = unique_socket_path();
+    let spec = format!("unix:{}", path.display());
+    drop(UnixListener::bind(&path).unwrap());
+    assert!(path.exists(), "a dropped listener leaves its file behind");
+    let live = bind(&spec, 0o660).expect("a stale socket file is replaced");
+    let err = bind(&spec, 0o660).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse);
+    drop(live);
+    std::fs::remove_file(&path).unwrap();
+
+    std::fs::write(&path, "not a socket").unwrap();
+    assert!(bind(&spec, 0o660).is_err());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "not a socket");
+    std::fs::remove_file(&path).unwrap();
+}
+
+// ---- Requests and connections ----
+
+#[test]
+fn two_requests_share_one_keep_alive_connection_on_a_unix_socket() {
+    let server = TestServer::unix(options(), 0o660);
+    let mut conn = server.connect();
+    let params: [(&[u8], &[u8]); 1] = [(b"QUERY_STRING", b"first")];
+    conn.write_all(&request(1, true, &params, b"posted body"))
+        .unwrap();
+    let first = read_reply(&mut *conn, 1);
+    assert_eq!(first.protocol_status, 0);
+    assert!(first.text().contains("query=first\n"));
+    assert!(first.text().contains("body=posted body\n"));
+    conn.write_all(&get(2, true, "second")).unwrap();
+    assert!(read_reply(&mut *conn, 2).text().contains("query=second\n"));
+    server.stop();
+}
+
+#[test]
+fn the_connection_closes_after_a_request_without_keep_conn() {
+    let server = TestServer::tcp(options());
+    let mut conn = server.connect();
+    conn.write_all(&get(1, false, "once")).unwrap();
+    let reply = read_reply(&mut *conn, 1);
+    assert!(reply.text().contains("query=once\n"));
+    assert_eq!(reply.record_sizes.last(), Some(&0), "STDOUT ends empty");
+    assert!(is_closed(&mut *conn));
+    server.stop();
+}
+
+#[test]
+fn get_values_reports_the_worker_count_and_no_multiplexing() {
+    let server = TestServer::tcp(ServerOptions {
+        workers: 3,
+        ..options()
+    });
+    let mut conn = server.connect();
+    let names: [(&[u8], &[u8]); 4] = [
+        (b"FCGI_MAX_CONNS", b""),
+        (b"FCGI_MAX_REQS", b""),
+        (b"FCGI_MPXS_CONNS", b""),
+        (b"NOT_A_VARIABLE", b""),
+    ];
+    conn.write_all(&record(GET_VALUES, 0, &pairs(&names)))
+        .unwrap();
+    let reply = read_record(&mut *conn);
+    assert_eq!((reply.kind, reply.id), (GET_VALUES_RESULT, 0));
+    let expected: [(&[u8], &[u8]); 3] = [
+        (b"FCGI_MAX_CONNS", b"3"),
+        (b"FCGI_MAX_REQS", b"3"),
+        (b"FCGI_MPXS_CONNS", b"0"),
+    ];
+    assert_eq!(reply.content, pairs(&expected));
+    server.stop();
+}
+
+#[test]
+fn an_unknown_record_type_gets_unknown_type_and_the_connection_stays_usable() {
+    let server = TestServer::tcp(options());
+    let mut conn = server.connect();
+    conn.write_all(&record(99, 0, b"whatever")).unwrap();
+    let reply = read_record(&mut *conn);
+    assert_eq!((reply.kind, reply.id), (UNKNOWN_TYPE, 0));
+    assert_eq!(reply.content, [99, 0, 0, 0, 0, 0, 0, 0]);
+    conn.write_all(&get(1, false, "after=unknown")).unwrap();
+    assert!(
+        read_reply(&mut *conn, 1)
+            .text()
+            .contains("query=after=unknown")
+    );
+    server.stop();
+}
+
+#[test]
+fn a_wrong_version_closes_the_connection_and_the_next_connection_is_served() {
+    let server = TestServer::tcp(options());
+    let mut conn = server.connect();
+    let mut bad = begin(1, 1, true);
+    bad[0] = 2;
+    conn.write_all(&bad).unwrap();
+    assert!(is_closed(&mut *conn));
+    assert_serves(&server);
+    server.stop();
+}
+
+#[test]
+fn a_peer_closing_mid_header_or_mid_request_leaves_the_server_serving() {
+    let server = TestServer::tcp(options());
+    let mut conn = server.connect();
+    conn.write_all(&[1, 1, 0]).unwrap();
+    drop(conn);
+    let mut conn = server.connect();
+    let whole = get(1, true, "cut");
+    conn.write_all(&whole[..whole.len() - 12]).unwrap();
+    drop(conn);
+    assert_serves(&server);
+    server.stop();
+}
+
+#[test]
+fn ten_thousand_params_reach_the_handler() {
+    let server = TestServer::tcp(options_with(Limits {
+        max_params_count: 20_000,
+        ..Limits::default()
+    }));
+    let names: Vec<String> = (0..10_000).map(|i| format!("HTTP_X_P{i}")).collect();
+    let mut params: Vec<(&[u8], &[u8])> = names.iter().map(|n| (n.as_bytes(), &b"v"[..])).collect();
+    params.push((b"QUERY_STRING", b"many"));
+    let mut conn = server.connect();
+    conn.write_all(&request(1, false, &params, b"")).unwrap();
+    let text = read_reply(&mut *conn, 1).text();
+    assert!(text.contains("params=10001\n"), "{text}");
+    assert!(text.contains("query=many\n"), "{text}");
+    server.stop();
+}
+
+#[test]
+fn a_non_utf8_param_value_keeps_the_params_after_it() {
+    let server = TestServer::tcp(options());
+    let params: [(&[u8], &[u8]); 3] = [
+        (b"BAD", b"\xff\xfe"),
+        (b"AFTER", b"seen"),
+        (b"QUERY_STRING", b"q"),
+    ];
+    let mut conn = server.connect();
+    conn.write_all(&request(1, false, &params, b"")).unwrap();
+    let text = read_reply(&mut *conn, 1).text();
+    assert!(text.contains("bad=Some([255, 254])\n"), "{text}");
+    assert!(text.contains("after=seen\n"), "{text}");
+    assert!(text.contains("query=q\n"), "{text}");
+    server.stop();
+}
+
+#[test]
+fn a_response_over_65535_bytes_arrives_in_records_of_at_most_65535() {
+    let server = TestServer::tcp(options());
+    let mut conn = server.connect();
+    conn.write_all(&get(1, false, "size=200000")).unwrap();
+    let reply = read_reply(&mut *conn, 1);
+    assert!(reply.record_sizes.len() >= 4, "{:?}", reply.record_sizes);
+    assert!(reply.record_sizes.iter().all(|&size| size <= 65535));
+    assert_eq!(reply.record_sizes.last(), Some(&0));
+    let body_start = reply
+        .stdout
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap()
+        + 4;
+    assert_eq!(reply.stdout.len() - body_start, 200_000);
+    server.stop();
+}
+
+#[test]
+fn a_handler_panic_gives_500_and_end_request_and_the_server_keeps_serving() {
+    let server = TestServer::tcp(options());
+    let mut conn = server.connect();
+    conn.write_all(&get(1, true, "panic")).unwrap();
+    let reply = read_reply(&mut *conn, 1);
+    assert_eq!(reply.protocol_status, 0);
+    assert!(
+        reply
+            .text()
+            .starts_with("Status: 500 Internal Server Error\r\n")
+    );
+    assert!(reply.text().ends_with("\r\n\r\n500 Internal Server Error"));
+    conn.write_all(&get(2, true, "after-panic")).unwrap();
+    assert!(
+        read_reply(&mut *conn, 2)
+            .text()
+            .contains("query=after-panic")
+    );
+    assert_serves(&server);
+    server.stop();
+}
+
+#[test]
+fn a_second_request_id_on_a_busy_connection_gets_cant_mpx_conn() {
+    let server = TestServer::tcp(options());
+    let mut conn = server.connect();
+    conn.write_all(&begin(1, 1, true)).unwrap();
+    conn.write_all(&begin(2, 1, true)).unwrap();
+    let refusal = read_record(&mut *conn);
+    assert_eq!((refusal.kind, refusal.id), (END_REQUEST, 2));
+    assert_eq!(refusal.content[4], 1, "FCGI_CANT_MPX_CONN");
+    let params: [(&[u8], &[u8]); 1] = [(b"QUERY_STRING", b"one")];
+    conn.write_all(&stream(PARAMS, 1, &pairs(&params))).unwrap();
+    conn.write_all(&stream(STDIN, 1, b"")).unwrap();
+    assert!(read_reply(&mut *conn, 1).text().contains("query=one\n"));
+    server.stop();
+}
+
+#[test]
+fn a_role_other_than_responder_gets_unknown_role() {
+    let server = TestServer::tcp(options());
+    let mut conn = server.connect();
+    conn.write_all(&begin(1, 2, false)).unwrap();
+    let refusal = read_record(&mut *conn);
+    assert_eq!((refusal.kind, refusal.id), (END_REQUEST, 1));
+    assert_eq!(refusal.content[4], 3, "FCGI_UNKNOWN_ROLE");
+    assert!(is_closed(&mut *conn));
+    server.stop();
+}
+
+#[test]
+fn abort_request_ends_the_request_and_keep_alive_goes_on() {
+    let server = TestServer::tcp(options());
+    let mut conn = server.connect();
+    conn.write_all(&begin(1, 1, true)).unwrap();
+    conn.write_all(&record(PARAMS, 1, &pairs(&[(b"A", b"1")])))
+        .unwrap();
+    conn.write_all(&record(ABORT_REQUEST, 1, &[])).unwrap();
+    let end = read_record(&mut *conn);
+    assert_eq!((end.kind, end.id, end.content[4]), (END_REQUEST, 1, 0));
+    conn.write_all(&get(2, false, "next")).unwrap();
+    assert!(read_reply(&mut *conn, 2).text().contains("query=next\n"));
+    server.stop();
+}
+
+#[test]
+fn params_over_the_count_limit_get_413_and_the_connection_closes() {
+    let server = TestServer::tcp(options_with(Limits {
+        max_params_count: 5,
+        ..Limits::default()
+    }));
+    let names: Vec<String> = (0..10).map(|i| format!("P{i}")).collect();
+    let params: Vec<(&[u8], &[u8])> = names.iter().map(|n| (n.as_bytes(), &b"v"[..])).collect();
+    let mut conn = server.connect();
+    conn.write_all(&request(1, true, &params, b"")).unwrap();
+    let reply = read_reply(&mut *conn, 1);
+    assert!(reply.text().starts_with("Status: 413 "), "{}", reply.text());
+    assert!(is_closed(&mut *conn));
+    drop(conn);
+    assert_serves(&server);
+    server.stop();
+}
+
+#[test]
+fn a_body_over_the_limit_gets_413_and_the_connection_closes() {
+    let server = TestServer::tcp(options_with(Limits {
+        max_stdin_bytes: 1000,
+        ..Limits::default()
+    }));
+    let mut conn = server.connect();
+    conn.write_all(&request(1, true, &[], &[b'b'; 5000]))
+        .unwrap();
+    let reply = read_reply(&mut *conn, 1);
+    assert!(reply.text().starts_with("Status: 413 "), "{}", reply.text());
+    assert!(is_closed(&mut *conn));
+    drop(conn);
+    server.stop();
+}
+
+#[test]
+fn more_clients_than_workers_are_all_served() {
+    let server = Arc::new(TestServer::tcp(ServerOptions {
+        workers: 2,
+        ..options()
+    }));
+    let clients: Vec<_> = (0..10)
+        .map(|i| {
+            let server = Arc::clone(&server);
+            thread::spawn(move || {
+                let mut conn = server.connect();
+                conn.write_all(&get(1, false, &format!("client={i}")))
+                    .unwrap();
+                read_reply(&mut *conn, 1)
+                    .text()
+                    .contains(&format!("query=client={i}\n"))
+            })
+        })
+        .collect();
+    for client in clients {
+        assert!(client.join().unwrap());
+    }
+    let server = Arc::into_inner(server).unwrap();
+    server.stop();
+}
+
+#[test]
+fn shutdown_returns_promptly_with_an_idle_keep_alive_connection_open() {
+    let server = TestServer::tcp(options());
+    let mut conn = server.connect();
+    conn.write_all(&get(1, true, "then-idle")).unwrap();
+    read_reply(&mut *conn, 1);
+    let took = server.stop();
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(is_closed(&mut *conn));
+}
+
+#[test]
+fn random_records_never_stop_the_server() {
+    let server = TestServer::tcp(options());
+    let Address::Tcp(addr) = server.address else {
+        unreachable!()
+    };
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..300 {
+        // Well-framed records of random types, ids and contents reach the request
+        // state machine; the odd flipped byte breaks the framing too.
+        let mut garbage = Vec::new();
+        for _ in 0..20 {
+            let kind = (next() % 13) as u8;
+            let mut content: Vec<u8> = (0..next() % 40).map(|_| next() as u8).collect();
+            if kind == BEGIN_REQUEST {
+                let (role, flags) = ((next() % 3) as u8 + 1, (next() % 2) as u8);
+                content = vec![0, role, flags, 0, 0, 0, 0, 0];
+            }
+            garbage.extend(record(kind, (next() % 3) as u16, &content));
+        }
+        if next() % 4 == 0 {
+            let at = next() as usize % garbage.len();
+            garbage[at] = next() as u8;
+        }
+        let mut conn = TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let _ = conn.write_all(&garbage);
+        let _ = conn.shutdown(std::net::Shutdown::Write);
+        let _ = io::copy(&mut conn, &mut io::sink());
+    }
+    assert_serves(&server);
+    server.stop();
+}

@@ -1,0 +1,6 @@
+//! Integration tests in one binary: the real `tokenusage` over real sockets against the
+//! sample license API on loopback.
+
+mod fastcgi;
+mod page;
+mod support;

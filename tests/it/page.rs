@@ -1,0 +1,583 @@
+//! The dashboard over a real FastCGI socket (and CGI), against the sample API on
+//! loopback: what an admin sees and what each action does.
+
+use std::fs;
+
+use crate::support::*;
+use tokenusage::sample_api::{Fault, SampleApiOptions};
+
+fn nav_labels(html: &str) -> Vec<String> {
+    texts(html, "nav.actions a")
+}
+
+#[test]
+fn the_dashboard_shows_every_card_of_the_seed() {
+    let api = sample_api(10_000);
+    let install = Install::new("cards", &api.url());
+    let server = Server::start(&[]);
+    let page = server.get(&install, "");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=UTF-8")
+    );
+    let html = page.text();
+
+    assert_eq!(texts(&html, "h1"), ["Token & Credit Usage Dashboard"]);
+    assert_eq!(
+        texts(&html, "nav.breadcrumb"),
+        ["Dashboard → Reports → Token Usage"]
+    );
+    assert_eq!(
+        nav_labels(&html),
+        [
+            "Overview",
+            "Refresh Data",
+            "Download History",
+            "Update Pricing",
+            "Clear Cache",
+            "Debug API",
+            "Back to Reports",
+            "Help"
+        ]
+    );
+    let hrefs = attrs(&html, "nav.actions a", "href");
+    assert_eq!(hrefs[6], "reports.php");
+    assert_eq!(hrefs[7], "https://comusthumbz.com/manual/?page=token-usage");
+
+    let account = texts(&html, "#account dd");
+    assert_eq!(
+        account,
+        [
+            "owner@demo.example.com",
+            "Pro",
+            "demo.example.com",
+            "Mar 15, 2024"
+        ]
+    );
+    let balance = texts(&html, "#balance dd");
+    assert_eq!(balance[0], "$12.3456");
+    assert_eq!(
+        attrs(&html, "#balance dd.balance", "class"),
+        ["balance balance-ok"]
+    );
+    assert_eq!(
+        balance.len(),
+        6,
+        "balance, tokens, credits, calls, images, updated"
+    );
+    assert!(
+        balance[1].contains(','),
+        "tokens used has thousands separators"
+    );
+
+    let pricing = texts(&html, "#pricing tr");
+    assert_eq!(
+        pricing,
+        [
+            "Image Processing $2.50 per 10,000 images",
+            "Input Tokens $0.20 per 1M tokens",
+            "Completion Tokens $0.80 per 1M tokens",
+            "Cached Tokens $0.05 per 1M tokens"
+        ]
+    );
+    assert_eq!(
+        texts(&html, "#pricing p.muted"),
+        ["Prices as of 2026-11-20 09:00:00"]
+    );
+    assert_eq!(
+        texts(&html, "#estimates dt"),
+        [
+            "Image Searches",
+            "AI Input Tokens",
+            "AI Completion Tokens",
+            "AI Cached Tokens"
+        ]
+    );
+    assert_eq!(
+        texts(&html, "#estimates dd"),
+        ["49,382", "61,728,000", "15,432,000", "246,912,000"]
+    );
+    assert!(texts(&html, ".banner-low-balance").is_empty());
+
+    assert_eq!(
+        texts(&html, ".pagination-info span")[0],
+        "Showing 1-300 of 10,000 transactions (Page 1 of 34)"
+    );
+    assert_eq!(texts(&html, "table.transactions tbody tr").len(), 300);
+    let footer = texts(&html, ".page-footer span");
+    assert!(footer[0].starts_with("API: http://127.0.0.1:"));
+    assert_eq!(footer[2], "Pricing: Live");
+    assert_eq!(footer[3], "Transactions: Live");
+
+    // The second view reads both caches.
+    let again = server.get(&install, "").text();
+    let footer = texts(&again, ".page-footer span");
+    assert_eq!(footer[2], "Pricing: Cached");
+    assert_eq!(footer[3], "Transactions: Cached");
+    assert_eq!(api.calls("credits/history"), 1);
+    assert_eq!(api.calls("pricing/current"), 1);
+}
+
+#[test]
+fn transaction_rows_are_formatted_badged_and_branded() {
+    let api = sample_api(500);
+    let install = Install::new("rows", &api.url());
+    let server = Server::start(&[]);
+    let html = server.get(&install, "").text();
+    let first_row = texts(&html, "table.transactions tbody tr td");
+    // Date as "Mon Day, HH:MM".
+    let date = &first_row[0];
+    assert!(
+        date.len() >= 12
+            && date[..3].chars().all(|c| c.is_ascii_alphabetic())
+            && date.contains(", "),
+        "{date}"
+    );
+    for class in attrs(&html, "table.transactions .badge", "class") {
+        assert!(
+            [
+                "badge badge-usage",
+                "badge badge-purchase",
+                "badge badge-refund",
+                "badge badge-other"
+            ]
+            .contains(&class.as_str()),
+            "{class}"
+        );
+    }
+    assert!(attrs(&html, ".badge", "class").contains(&"badge badge-purchase".to_string()));
+    let lower = html.to_lowercase();
+    for provider in [
+        "via openai",
+        "via anthropic",
+        "via google",
+        "via xai",
+        "(gpt-",
+        "(claude-",
+    ] {
+        assert!(!lower.contains(provider), "{provider} reached the page");
+    }
+    assert!(html.contains("via CTZ-AI"));
+    // Descriptions are cut to 50 characters with the whole text on hover.
+    let titles = attrs(&html, "table.transactions td[title]", "title");
+    let shown = texts(&html, "table.transactions td[title]");
+    let long = titles
+        .iter()
+        .position(|t| t.chars().count() > 50)
+        .expect("a long description");
+    assert_eq!(shown[long].chars().count(), 53);
+    assert!(titles[long].starts_with(shown[long].trim_end_matches("...")));
+    // Amounts are coloured by sign.
+    let negative = attrs(&html, "td.amount-negative", "class").len();
+    let positive = attrs(&html, "td.amount-positive", "class").len();
+    assert!(negative > 0 && positive > 0);
+}
+
+#[test]
+fn pages_clamp_and_link_within_five_of_the_current_page() {
+    let api = sample_api(10_000);
+    let install = Install::new("pages", &api.url());
+    let server = Server::start(&[]);
+
+    let last = server.get(&install, "page=34").text();
+    assert_eq!(
+        texts(&last, ".pagination-info span")[0],
+        "Showing 9901-10000 of 10,000 transactions (Page 34 of 34)"
+    );
+    assert_eq!(texts(&last, "table.transactions tbody tr").len(), 100);
+    assert_eq!(
+        texts(&last, ".pagination .page-link"),
+        ["29", "30", "31", "32", "33"]
+    );
+    assert_eq!(attrs(&last, "a[rel=prev]", "href"), ["?page=33"]);
+    assert!(attrs(&last, "a[rel=next]", "href").is_empty());
+    assert_eq!(attrs(&last, "body", "data-prev-url"), ["?page=33"]);
+
+    let middle = server.get(&install, "page=10").text();
+    let links: Vec<String> = (5..=15)
+        .filter(|n| *n != 10)
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(texts(&middle, ".pagination .page-link"), links);
+    assert_eq!(texts(&middle, ".page-current"), ["10"]);
+    assert_eq!(attrs(&middle, "body", "data-next-url"), ["?page=11"]);
+
+    for (query, page) in [
+        ("page=abc", 1),
+        ("page=-1", 1),
+        ("page=99", 34),
+        ("page=", 1),
+    ] {
+        let html = server.get(&install, query).text();
+        assert_eq!(texts(&html, ".page-current"), [page.to_string()], "{query}");
+    }
+    assert!(
+        texts(&last, ".pagination-info span")[1].starts_with("Cache: "),
+        "the cache's age is shown"
+    );
+}
+
+#[test]
+fn a_balance_below_one_dollar_is_red_with_the_buy_credits_banner() {
+    let api = sample_api_with(SampleApiOptions {
+        transactions: 10,
+        balance: 0.99,
+        ..SampleApiOptions::default()
+    });
+    let install = Install::new("low", &api.url());
+    let server = Server::start(&[]);
+    let html = server.get(&install, "").text();
+    let banner = texts(&html, ".banner-low-balance");
+    assert_eq!(banner.len(), 1);
+    assert!(banner[0].starts_with("LOW BALANCE WARNING Your credit balance is below $1.00."));
+    assert_eq!(
+        attrs(&html, ".banner-low-balance a", "href"),
+        ["https://comusthumbz.com/projects/buycredits.php"]
+    );
+    assert_eq!(
+        texts(&html, ".banner-low-balance a"),
+        ["Click here to purchase credits"]
+    );
+    assert_eq!(
+        attrs(&html, "#balance dd.balance", "class"),
+        ["balance balance-low"]
+    );
+}
+
+#[test]
+fn no_transactions_says_so_and_the_download_refuses() {
+    let api = sample_api(0);
+    let install = Install::new("empty", &api.url());
+    let server = Server::start(&[]);
+    let html = server.get(&install, "").text();
+    assert_eq!(
+        texts(&html, "p.empty"),
+        ["No transaction history available"]
+    );
+    let download = server.get(&install, "action=download");
+    assert_eq!(
+        download.header("content-type"),
+        Some("text/html; charset=UTF-8")
+    );
+    assert_eq!(
+        texts(&download.text(), ".notice"),
+        ["No transaction history available to download."]
+    );
+}
+
+#[test]
+fn refresh_data_fetches_afresh_in_both_spellings() {
+    let api = sample_api(100);
+    let install = Install::new("refresh", &api.url());
+    let server = Server::start(&[]);
+    server.get(&install, "");
+    assert_eq!(api.calls("credits/history"), 1);
+    for (i, query) in ["action=refresh_data", "action=refreshdata"]
+        .iter()
+        .enumerate()
+    {
+        let html = server.get(&install, query).text();
+        assert_eq!(
+            texts(&html, ".notice-success"),
+            ["Data refreshed successfully"]
+        );
+        assert_eq!(api.calls("credits/history"), 2 + i);
+        assert_eq!(api.calls("pricing/current"), 2 + i);
+        let footer = texts(&html, ".page-footer span");
+        assert_eq!(footer[3], "Transactions: Live");
+    }
+    assert_eq!(
+        attrs(&server.get(&install, "").text(), "body", "data-refresh-url"),
+        ["?action=refresh_data"]
+    );
+}
+
+#[test]
+fn update_pricing_deletes_the_pricing_cache() {
+    let api = sample_api(10);
+    let install = Install::new("pricing", &api.url());
+    let server = Server::start(&[]);
+    server.get(&install, "");
+    assert!(install.pricing_cache().exists());
+    for query in ["action=update_pricing", "action=updatepricing"] {
+        let html = server.get(&install, query).text();
+        assert_eq!(
+            texts(&html, ".notice-success"),
+            ["Pricing cache cleared. Latest prices will be fetched."]
+        );
+        assert_eq!(texts(&html, ".page-footer span")[2], "Pricing: Live");
+    }
+    assert_eq!(api.calls("pricing/current"), 3);
+}
+
+#[test]
+fn clear_cache_deletes_the_transaction_files_and_counts_them() {
+    let api = sample_api(10);
+    let install = Install::new("clear", &api.url());
+    let server = Server::start(&[]);
+    server.get(&install, "");
+    fs::write(
+        install
+            .transaction_cache_dir()
+            .join("transactions_old_2026-01-01.json"),
+        "{}",
+    )
+    .unwrap();
+    assert_eq!(install.transaction_files().len(), 2);
+    let html = server.get(&install, "action=clear_cache").text();
+    assert_eq!(
+        texts(&html, ".notice-success"),
+        ["Cleared 2 transaction cache files. Fresh data will be fetched."]
+    );
+    // The page after clearing fetched the history again and cached it anew.
+    assert_eq!(api.calls("credits/history"), 2);
+    assert_eq!(install.transaction_files().len(), 1);
+    let html = server.get(&install, "action=clearcache").text();
+    assert_eq!(
+        texts(&html, ".notice-success"),
+        ["Cleared 1 transaction cache files. Fresh data will be fetched."]
+    );
+}
+
+#[test]
+fn download_gives_every_transaction_as_csv_with_a_bom() {
+    let api = sample_api(1_000);
+    let install = Install::new("csv", &api.url());
+    let server = Server::start(&[]);
+    let csv = server.get(&install, "action=download");
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=UTF-8"));
+    let disposition = csv.header("content-disposition").unwrap();
+    assert!(
+        disposition.starts_with("attachment; filename=\"token_usage_history_20")
+            && disposition.ends_with(".csv\""),
+        "{disposition}"
+    );
+    assert!(csv.body.starts_with(b"\xEF\xBB\xBF"));
+    let text = String::from_utf8(csv.body[3..].to_vec()).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "Date",
+            "Transaction Type",
+            "Service Type",
+            "Amount",
+            "Tokens Used",
+            "Images Processed",
+            "Description"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1_000);
+    assert!(!text.to_lowercase().contains("via openai"));
+    assert!(rows.iter().all(|r| r[3].parse::<f64>().is_ok()));
+}
+
+#[test]
+fn download_in_demo_mode_or_without_history_says_why() {
+    let api = sample_api(10);
+    let install = Install::new("demo-mode", &api.url());
+    install.edit_config("define('DEMO_MODE', false);", "define('DEMO_MODE', true);");
+    let server = Server::start(&[]);
+    let html = server.get(&install, "action=download").text();
+    assert_eq!(
+        texts(&html, ".notice-error"),
+        ["Download disabled in demo mode"]
+    );
+
+    let install = Install::new("down", &api.url());
+    api.set_fault(Fault::Status500);
+    let page = server.get(&install, "action=download");
+    assert_eq!(page.status, 502);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=UTF-8")
+    );
+    assert_eq!(
+        texts(&page.text(), "#unable-to-load p")[0],
+        "Failed to fetch data for download. Please try again."
+    );
+}
+
+#[test]
+fn debug_shows_config_caches_and_raw_answers_but_never_the_whole_key() {
+    let api = sample_api(50);
+    let install = Install::new("debug", &api.url());
+    let server = Server::start(&[]);
+    server.get(&install, "");
+    for query in ["debug=1", "action=debug"] {
+        let html = server.get(&install, query).text();
+        assert!(!html.contains("DEMO-4F9A-1C2B-7E3D-90AB"));
+        assert!(!html.contains("DEMO-4F9A-"));
+        let config = texts(&html, "#debug-config dd");
+        assert_eq!(
+            config,
+            [
+                api.url(),
+                "DEMO-4F9...".to_string(),
+                "demo.example.com".to_string(),
+                "owner@demo.example.com".to_string()
+            ]
+        );
+        let caches = texts(&html, "#debug-caches tbody tr");
+        assert_eq!(caches.len(), 2);
+        assert!(caches[0].contains("pricing_cache.json") && caches[0].contains("fresh"));
+        assert!(
+            caches[1].contains("transaction_cache/transactions_") && caches[1].contains("fresh")
+        );
+        let headings = texts(&html, "section h2");
+        assert!(headings.contains(&"USER INFO response".to_string()));
+        assert!(headings.contains(&"USER STATS response".to_string()));
+        assert!(
+            html.contains("&quot;balance&quot;"),
+            "raw user/stats JSON is shown"
+        );
+        assert_eq!(texts(&html, "#debug-transactions tbody tr").len(), 5);
+        assert!(!html.to_lowercase().contains("via openai"));
+    }
+}
+
+#[test]
+fn an_incomplete_config_shows_unable_to_load_and_logs_file_and_key() {
+    let api = sample_api(10);
+    let install = Install::new("noconf", &api.url());
+    install.edit_config("'email'       => 'owner@demo.example.com',", "");
+    let server = Server::start(&[]);
+    let page = server.get(&install, "");
+    assert_eq!(page.status, 500);
+    let html = page.text();
+    assert_eq!(
+        texts(&html, "#unable-to-load h2"),
+        ["Unable to Load Account Data"]
+    );
+    assert_eq!(texts(&html, "#unable-to-load a"), ["Retry Loading Data"]);
+    assert!(html.contains("Please check your license configuration and try again."));
+    assert_eq!(api.calls("user/info"), 0);
+    let log = server.stop();
+    assert!(
+        log.contains(&format!(
+            "{}: $license_config['email'] is missing or empty",
+            install.config_path().display()
+        )),
+        "{log}"
+    );
+}
+
+#[test]
+fn the_config_is_re_read_when_it_changes() {
+    let api = sample_api(10);
+    let install = Install::new("reread", &api.url());
+    let server = Server::start(&[]);
+    let html = server.get(&install, "").text();
+    assert_eq!(texts(&html, "#account dd")[0], "owner@demo.example.com");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    install.edit_config("owner@demo.example.com", "billing@demo.example.com");
+    let html = server.get(&install, "").text();
+    assert_eq!(texts(&html, "#account dd")[0], "billing@demo.example.com");
+}
+
+#[test]
+fn one_process_serves_many_installations_each_with_its_own_caches() {
+    let api_a = sample_api(10);
+    let api_b = sample_api(20);
+    let a = Install::new("multi-a", &api_a.url());
+    let b = Install::new("multi-b", &api_b.url());
+    b.edit_config("demo.example.com'", "second.example.com'");
+    let server = Server::start(&[]);
+    let html_a = server.get(&a, "").text();
+    let html_b = server.get(&b, "").text();
+    assert!(html_a.contains("of 10 transactions"));
+    assert!(html_b.contains("of 20 transactions"));
+    assert_eq!(texts(&html_b, "#account dd")[2], "second.example.com");
+    assert_eq!(a.transaction_files().len(), 1);
+    assert_eq!(b.transaction_files().len(), 1);
+    assert_ne!(
+        a.transaction_files()[0].file_name(),
+        b.transaction_files()[0].file_name(),
+        "file names carry md5(domain)"
+    );
+}
+
+#[test]
+fn a_script_outside_an_admin_folder_is_a_clear_error() {
+    let server = Server::start(&[]);
+    let page = server.request(&[
+        ("SCRIPT_FILENAME", "/var/www/index.php"),
+        ("QUERY_STRING", ""),
+    ]);
+    assert_eq!(page.status, 500);
+    assert!(page.text().contains("Unable to Load Account Data"));
+}
+
+#[test]
+fn root_option_fixes_the_installation() {
+    let api = sample_api(10);
+    let install = Install::new("root", &api.url());
+    let root = install.ct.display().to_string();
+    let server = Server::start(&["--root", &root]);
+    let page = server.request(&[
+        ("SCRIPT_FILENAME", "/elsewhere/x.php"),
+        ("QUERY_STRING", ""),
+    ]);
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("of 10 transactions"));
+}
+
+#[test]
+fn cgi_answers_the_same_page_with_a_status_line() {
+    let api = sample_api(10_000);
+    let install = Install::new("cgi", &api.url());
+    let params = page_params(&install, "page=34");
+    let page = cgi(&params, &[]);
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=UTF-8")
+    );
+    assert_eq!(
+        texts(&page.text(), ".pagination-info span")[0],
+        "Showing 9901-10000 of 10,000 transactions (Page 34 of 34)"
+    );
+    let csv = cgi(&page_params(&install, "action=download"), &[]);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=UTF-8"));
+    assert_eq!(csv.text().lines().count(), 10_001);
+}
+
+#[test]
+fn templates_can_be_overridden_from_a_folder() {
+    let api = sample_api(10);
+    let install = Install::new("tpl", &api.url());
+    let dir = TempDir::new("templates");
+    let base =
+        fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/base.html")).unwrap();
+    fs::write(
+        dir.0.join("base.html"),
+        base.replace(
+            "<div class=\"page\">",
+            "<div class=\"page\"><p id=\"site-banner\">Acme admin</p>",
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&["--templates", &dir.0.display().to_string()]);
+    let html = server.get(&install, "").text();
+    assert_eq!(texts(&html, "#site-banner"), ["Acme admin"]);
+    assert!(html.contains("of 10 transactions"));
+}
+
+#[test]
+fn the_stylesheet_and_script_ship_with_the_binary() {
+    let api = sample_api(1);
+    let install = Install::new("assets", &api.url());
+    let server = Server::start(&[]);
+    let css = server.get(&install, "asset=dashboard.css");
+    assert_eq!(css.header("content-type"), Some("text/css; charset=UTF-8"));
+    assert!(css.text().contains(".badge-usage"));
+    let js = server.get(&install, "asset=dashboard.js");
+    assert!(js.text().contains("ArrowLeft"));
+    assert!(js.text().contains("refreshUrl"));
+    let html = server.get(&install, "").text();
+    assert_eq!(attrs(&html, "body", "data-refresh-ms"), ["600000"]);
+    assert!(!html.contains("cdn"), "no CDN: the page works offline");
+}

@@ -1,0 +1,379 @@
+//! Test helpers: a temporary copy of the sample installation wired to a sample license
+//! API, the real binary serving FastCGI on a unix socket, and a small FastCGI client
+//! written from the spec (independent of the crate's codec).
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokenusage::sample_api::{SampleApi, SampleApiOptions};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_tokenusage");
+
+/// A fresh folder removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "tokenusage-it-{name}-{}-{:08x}",
+            std::process::id(),
+            rand_u32()
+        ));
+        fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_u32() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    nanos ^ (std::process::id() << 16)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A copy of the repository's `ct/` whose config points at `api_url`.
+pub struct Install {
+    pub dir: TempDir,
+    pub ct: PathBuf,
+}
+
+impl Install {
+    pub fn new(name: &str, api_url: &str) -> Self {
+        let dir = TempDir::new(name);
+        let ct = dir.0.join("site").join("ct");
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("ct");
+        copy_dir(&sample.join("admin"), &ct.join("admin"));
+        fs::create_dir_all(ct.join("dat")).unwrap();
+        let config = fs::read_to_string(sample.join("dat/config.inc.php")).unwrap();
+        let config = config.replace("http://127.0.0.1:8781/projects/api.php", api_url);
+        fs::write(ct.join("dat/config.inc.php"), config).unwrap();
+        Install { dir, ct }
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.ct.join("dat/config.inc.php")
+    }
+
+    pub fn script_filename(&self) -> String {
+        self.ct.join("admin/tokenusage.php").display().to_string()
+    }
+
+    pub fn pricing_cache(&self) -> PathBuf {
+        self.ct.join("dat/pricing_cache.json")
+    }
+
+    pub fn transaction_cache_dir(&self) -> PathBuf {
+        self.ct.join("dat/transaction_cache")
+    }
+
+    /// The transaction cache files present.
+    pub fn transaction_files(&self) -> Vec<PathBuf> {
+        match fs::read_dir(self.transaction_cache_dir()) {
+            Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Replaces a config setting line by text.
+    pub fn edit_config(&self, from: &str, to: &str) {
+        let text = fs::read_to_string(self.config_path()).unwrap();
+        assert!(text.contains(from), "config has no {from:?}");
+        fs::write(self.config_path(), text.replace(from, to)).unwrap();
+    }
+}
+
+/// A sample API with the given number of transactions.
+pub fn sample_api(transactions: usize) -> SampleApi {
+    sample_api_with(SampleApiOptions {
+        transactions,
+        ..SampleApiOptions::default()
+    })
+}
+
+pub fn sample_api_with(options: SampleApiOptions) -> SampleApi {
+    SampleApi::start("127.0.0.1:0", options).unwrap()
+}
+
+/// The binary serving FastCGI on a unix socket; stopped with SIGTERM on drop.
+pub struct Server {
+    pub child: Child,
+    pub socket: PathBuf,
+    _dir: TempDir,
+}
+
+impl Server {
+    pub fn start(extra: &[&str]) -> Self {
+        Self::start_with_env(extra, &[])
+    }
+
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let dir = TempDir::new("sock");
+        let socket = dir.0.join("tokenusage.sock");
+        let spec = format!("unix:{}", socket.display());
+        let mut command = Command::new(BIN);
+        command
+            .args(["fcgi", "--listen", &spec])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&socket).is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+
+    /// Sends one request with these CGI params.
+    pub fn request<S: AsRef<str>>(&self, params: &[(&str, S)]) -> CgiResponse {
+        let mut stream = UnixStream::connect(&self.socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        fastcgi_request(&mut stream, params)
+    }
+
+    /// GETs the page of `install` with a query string.
+    pub fn get(&self, install: &Install, query: &str) -> CgiResponse {
+        self.request(&page_params(install, query))
+    }
+
+    /// Stops the server with SIGTERM and returns its stderr.
+    pub fn stop(mut self) -> String {
+        terminate(&mut self.child);
+        let mut err = String::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            let _ = stderr.read_to_string(&mut err);
+        }
+        err
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+fn terminate(child: &mut Child) {
+    if let Ok(None) = child.try_wait() {
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while let Ok(None) = child.try_wait() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.wait();
+    }
+}
+
+/// The params nginx sends for a GET of the page.
+pub fn page_params(install: &Install, query: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("GATEWAY_INTERFACE", "CGI/1.1".into()),
+        ("REQUEST_METHOD", "GET".into()),
+        ("SCRIPT_FILENAME", install.script_filename()),
+        ("SCRIPT_NAME", "/ct/admin/tokenusage.php".into()),
+        ("QUERY_STRING", query.into()),
+        ("REQUEST_URI", format!("/ct/admin/tokenusage.php?{query}")),
+        ("SERVER_PROTOCOL", "HTTP/1.1".into()),
+        ("REMOTE_ADDR", "127.0.0.1".into()),
+        ("SERVER_NAME", "localhost".into()),
+        ("SERVER_PORT", "80".into()),
+    ]
+}
+
+/// A CGI-style response: status, headers (lower-case names), body.
+#[derive(Debug)]
+pub struct CgiResponse {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl CgiResponse {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// Parses a CGI response (`Status:` line, headers, blank line, body).
+    pub fn parse(raw: &[u8]) -> Self {
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a CGI head");
+        let head = String::from_utf8_lossy(&raw[..split]);
+        let mut headers = HashMap::new();
+        let mut status = 200;
+        for line in head.split("\r\n") {
+            let (name, value) = line.split_once(':').expect("a header line");
+            let name = name.trim().to_ascii_lowercase();
+            let value = value.trim().to_string();
+            if name == "status" {
+                status = value[..3].parse().unwrap();
+            }
+            headers.insert(name, value);
+        }
+        CgiResponse {
+            status,
+            headers,
+            body: raw[split + 4..].to_vec(),
+        }
+    }
+}
+
+fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![
+        1,
+        kind,
+        (id >> 8) as u8,
+        id as u8,
+        (content.len() >> 8) as u8,
+        content.len() as u8,
+        0,
+        0,
+    ];
+    out.extend_from_slice(content);
+    out
+}
+
+fn name_value(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    for len in [name.len(), value.len()] {
+        if len < 128 {
+            out.push(len as u8);
+        } else {
+            out.extend_from_slice(&((len as u32) | 0x8000_0000).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(name);
+    out.extend_from_slice(value);
+}
+
+/// One FastCGI request on `stream`: BEGIN_REQUEST (responder, no keep-alive), PARAMS,
+/// empty STDIN; collects STDOUT until END_REQUEST.
+pub fn fastcgi_request<S: AsRef<str>>(
+    stream: &mut (impl Read + Write),
+    params: &[(&str, S)],
+) -> CgiResponse {
+    let mut out = record(1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
+    let mut body = Vec::new();
+    for (k, v) in params {
+        name_value(&mut body, k.as_bytes(), v.as_ref().as_bytes());
+    }
+    for chunk in body.chunks(65535) {
+        out.extend(record(4, 1, chunk));
+    }
+    out.extend(record(4, 1, &[]));
+    out.extend(record(5, 1, &[]));
+    stream.write_all(&out).unwrap();
+    let mut stdout = Vec::new();
+    loop {
+        let mut header = [0u8; 8];
+        stream.read_exact(&mut header).expect("a record header");
+        let len = u16::from_be_bytes([header[4], header[5]]) as usize;
+        let mut content = vec![0u8; len + header[6] as usize];
+        stream.read_exact(&mut content).unwrap();
+        content.truncate(len);
+        match header[1] {
+            6 => stdout.extend_from_slice(&content),
+            3 => break,
+            _ => {}
+        }
+    }
+    CgiResponse::parse(&stdout)
+}
+
+/// Runs the binary as a CGI program with these variables.
+pub fn cgi(params: &[(&str, String)], extra_env: &[(&str, &str)]) -> CgiResponse {
+    let mut command = Command::new(BIN);
+    command.env_clear();
+    for (k, v) in params {
+        command.env(k, v);
+    }
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    assert!(
+        output.status.success(),
+        "CGI exited with {:?}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    CgiResponse::parse(&output.stdout)
+}
+
+/// The text of the elements matching a CSS selector.
+pub fn texts(html: &str, selector: &str) -> Vec<String> {
+    let document = scraper::Html::parse_document(html);
+    let selector = scraper::Selector::parse(selector).unwrap();
+    document
+        .select(&selector)
+        .map(|e| {
+            e.text()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// An attribute of the elements matching a CSS selector.
+pub fn attrs(html: &str, selector: &str, attr: &str) -> Vec<String> {
+    let document = scraper::Html::parse_document(html);
+    let selector = scraper::Selector::parse(selector).unwrap();
+    document
+        .select(&selector)
+        .filter_map(|e| e.value().attr(attr).map(str::to_string))
+        .collect()
+}
