@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::app::{Site, SiteOptions, handle};
+use crate::cache;
 use crate::config::ConfigStore;
 use crate::install::Installation;
 use crate::response::Response;
@@ -40,6 +41,10 @@ pub fn run(root: &Path, listen: &str, transactions: usize) -> Result<(), String>
         transactions,
         ..SampleApiOptions::default()
     };
+    // The sample data depends on --transactions: start from empty caches so the page
+    // shows what this run's sample API serves.
+    cache::delete(&install.pricing_cache()).map_err(|e| e.to_string())?;
+    cache::clear_transaction_caches(&install.transaction_cache_dir()).map_err(|e| e.to_string())?;
     let api = SampleApi::start(&api_addr, options)
         .map_err(|e| format!("cannot start the sample API on {api_addr}: {e}"))?;
     let listener =

@@ -21,6 +21,7 @@ impl Installation {
     /// Finds the installation from the script path the web server passes: the page lives in
     /// `ct/admin/`, so the root is the parent of the script's folder.
     pub fn from_script_filename(script: &Path) -> Option<Self> {
+        let script = strip_proxy_prefix(script);
         let admin = script.parent()?;
         if admin.file_name()? != "admin" {
             return None;
@@ -57,6 +58,20 @@ impl Installation {
     }
 }
 
+/// Apache's mod_proxy_fcgi may send `proxy:fcgi://HOST/var/www/...` (PHP-FPM strips the
+/// same prefix); the path starts at the first `/` after the authority.
+fn strip_proxy_prefix(script: &Path) -> &Path {
+    let Some(text) = script.to_str() else {
+        return script;
+    };
+    match text.strip_prefix("proxy:fcgi://") {
+        Some(rest) => rest
+            .find('/')
+            .map_or(script, |slash| Path::new(&rest[slash..])),
+        None => script,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +90,15 @@ mod tests {
             install.transaction_cache_dir(),
             Path::new("/var/www/site/ct/dat/transaction_cache")
         );
+    }
+
+    #[test]
+    fn apaches_proxy_prefix_is_stripped() {
+        let install = Installation::from_script_filename(Path::new(
+            "proxy:fcgi://localhost/var/www/site/ct/admin/tokenusage.php",
+        ))
+        .unwrap();
+        assert_eq!(install.root, Path::new("/var/www/site/ct"));
     }
 
     #[test]

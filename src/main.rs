@@ -43,19 +43,15 @@ fn run(args: Args) -> Result<(), String> {
             demo::run(&root, &args.demo_listen, args.demo_transactions)
         }
         Command::Cgi => serve_cgi(&args),
-        Command::Fcgi => serve_fastcgi(&args),
-        Command::Auto => {
-            if std::env::var_os("GATEWAY_INTERFACE").is_some() {
-                serve_cgi(&args)
-            } else if args.listen.is_some() || fastcgi::listener_from_fd0().is_some() {
-                serve_fastcgi(&args)
-            } else {
-                Err(format!(
-                    "no FastCGI socket on fd 0 and no CGI environment: use `tokenusage fcgi --listen ...`\n\n{}",
-                    args::USAGE
-                ))
-            }
-        }
+        Command::Fcgi => serve_fastcgi(&args, listener(&args)?),
+        Command::Auto if std::env::var_os("GATEWAY_INTERFACE").is_some() => serve_cgi(&args),
+        Command::Auto => match listener(&args) {
+            Ok(listener) => serve_fastcgi(&args, listener),
+            Err(_) => Err(format!(
+                "no FastCGI socket on fd 0 and no CGI environment: use `tokenusage fcgi --listen ...`\n\n{}",
+                args::USAGE
+            )),
+        },
     }
 }
 
@@ -73,13 +69,19 @@ fn serve_cgi(args: &Args) -> Result<(), String> {
     cgi::serve_one(|request| handle(request, &site)).map_err(|e| format!("CGI: {e}"))
 }
 
-fn serve_fastcgi(args: &Args) -> Result<(), String> {
-    let listener = match &args.listen {
+/// The socket to serve: `--listen`, else one passed as fd 0 (taken once: taking it
+/// owns the descriptor).
+fn listener(args: &Args) -> Result<fastcgi::Listener, String> {
+    match &args.listen {
         Some(spec) => fastcgi::bind(spec, args.socket_mode)
-            .map_err(|e| format!("cannot listen on {spec}: {e}"))?,
-        None => fastcgi::listener_from_fd0()
-            .ok_or("no listening socket on fd 0; give --listen unix:/path.sock or HOST:PORT")?,
-    };
+            .map_err(|e| format!("cannot listen on {spec}: {e}")),
+        None => fastcgi::listener_from_fd0().ok_or_else(|| {
+            "no listening socket on fd 0; give --listen unix:/path.sock or HOST:PORT".into()
+        }),
+    }
+}
+
+fn serve_fastcgi(args: &Args, listener: fastcgi::Listener) -> Result<(), String> {
     let site = Arc::new(site(args)?);
     let shutdown = signals::shutdown_flag();
     let options = fastcgi::ServerOptions {

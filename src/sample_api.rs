@@ -497,6 +497,9 @@ struct State {
     fault: Mutex<Fault>,
     /// One per [`ENDPOINTS`] entry, then [`OTHER_ENDPOINT`].
     calls: [AtomicUsize; 5],
+    /// Calls being answered now, and the most at once: shows a client calls in parallel.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
     history: Mutex<HashMap<usize, Arc<[u8]>>>,
     shutdown: Arc<AtomicBool>,
 }
@@ -513,6 +516,8 @@ impl State {
             balance: AtomicU64::new(options.balance.to_bits()),
             fault: Mutex::new(options.fault),
             calls: Default::default(),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
             history: Mutex::new(HashMap::new()),
             shutdown,
         }
@@ -575,7 +580,10 @@ impl State {
         if let Some(counter) = self.counter(counted) {
             counter.fetch_add(1, Ordering::SeqCst);
         }
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         self.pause(self.delay);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
 
         let hostile = self.data.hostile;
         let fault = self.fault();
@@ -759,11 +767,17 @@ impl SampleApi {
             .map_or(0, |c| c.load(Ordering::SeqCst))
     }
 
+    /// The most endpoint calls that were inside their delay at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+
     /// Zeroes every call counter.
     pub fn reset_calls(&self) {
         for counter in &self.state.calls {
             counter.store(0, Ordering::SeqCst);
         }
+        self.state.max_in_flight.store(0, Ordering::SeqCst);
     }
 
     /// Changes how the following calls misbehave.

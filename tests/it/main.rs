@@ -2,5 +2,7 @@
 //! sample license API on loopback.
 
 mod fastcgi;
+mod launch;
+mod nginx;
 mod page;
 mod support;

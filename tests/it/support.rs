@@ -377,3 +377,129 @@ pub fn attrs(html: &str, selector: &str, attr: &str) -> Vec<String> {
         .filter_map(|e| e.value().attr(attr).map(str::to_string))
         .collect()
 }
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real nginx (Debian's package) on loopback passing `*.php` under `site` to the
+/// FastCGI socket; stopped on drop.
+pub struct Nginx {
+    pub port: u16,
+    child: Child,
+    _dir: TempDir,
+}
+
+impl Nginx {
+    pub fn start(site: &Path, socket: &Path) -> Self {
+        let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("nginx is not installed: apt-get install -y nginx (.ci/run does)");
+        let dir = TempDir::new("nginx");
+        let port = free_port();
+        let prefix = dir.0.display().to_string();
+        fs::create_dir_all(dir.0.join("tmp")).unwrap();
+        let conf = format!(
+            r#"
+user root;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/tmp/body;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    proxy_temp_path {prefix}/tmp/proxy;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {site};
+        location ~ \.php$ {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+            fastcgi_pass unix:{socket};
+        }}
+    }}
+}}
+"#,
+            site = site.display(),
+            socket = socket.display(),
+        );
+        let conf_path = dir.0.join("nginx.conf");
+        fs::write(&conf_path, conf).unwrap();
+        let child = Command::new(nginx)
+            .args(["-p", &prefix, "-c"])
+            .arg(&conf_path)
+            .args(["-g", "daemon off;"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not start: {}",
+                fs::read_to_string(dir.0.join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nginx {
+            port,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://127.0.0.1:{}{path_and_query}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+/// An HTTP GET on loopback: status, headers (lower-case names), body.
+pub fn http_get(url: &str) -> CgiResponse {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .new_agent();
+    let mut response = agent.get(url).call().unwrap();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .unwrap();
+    CgiResponse {
+        status,
+        headers,
+        body,
+    }
+}
