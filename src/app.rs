@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::cache;
 use crate::config::{ConfigError, ConfigStore, LicenseConfig};
+use crate::dashboard::local_date;
 use crate::dashboard::{self, Notice, PageData, Sourced, TransactionView, ViewSettings};
 use crate::export;
 use crate::fetch::{Gatherer, HistoryMemo, Needs, required};
@@ -139,7 +140,7 @@ struct Common {
 struct Page<'a> {
     site: &'a Site,
     install: Installation,
-    config: Arc<Result<LicenseConfig, ConfigError>>,
+    config: Arc<LicenseConfig>,
     query: Query,
     now: i64,
 }
@@ -173,11 +174,11 @@ fn page(request: &Request, site: &Site, query: Query) -> Result<Response, (PageE
             })?
         }
     };
-    let config = site.configs.load(&install);
-    let strings = match config.as_ref() {
-        Ok(config) => config.strings.clone(),
-        Err(error) => return Err((PageError::Config(error.clone()), english())),
-    };
+    let config = site
+        .configs
+        .load(&install)
+        .map_err(|error| (PageError::Config(error), english()))?;
+    let strings = config.strings.clone();
     let page = Page {
         site,
         install,
@@ -189,27 +190,19 @@ fn page(request: &Request, site: &Site, query: Query) -> Result<Response, (PageE
 }
 
 impl Page<'_> {
-    fn config(&self) -> &LicenseConfig {
-        // `page` only builds a Page for a config that loaded.
-        match self.config.as_ref() {
-            Ok(config) => config,
-            Err(_) => unreachable!("Page is built only for a loaded config"),
-        }
-    }
-
     fn gatherer(&self, force: bool) -> Gatherer<'_> {
         Gatherer {
             api: &self.site.api,
             memo: &self.site.memo,
             install: &self.install,
-            config: self.config(),
+            config: &self.config,
             now: self.now,
             force,
         }
     }
 
     fn run(&self) -> Result<Response, PageError> {
-        let config = self.config();
+        let config = &self.config;
         let strings = &config.strings;
         let mut notices = Vec::new();
         if self.query.unknown_action.is_some() {
@@ -250,7 +243,7 @@ impl Page<'_> {
 
     /// The dashboard; `refresh` fetches everything afresh (Refresh Data).
     fn dashboard(&self, mut notices: Vec<Notice>, refresh: bool) -> Result<Response, PageError> {
-        let config = self.config();
+        let config = &self.config;
         let gathered = self.gatherer(refresh).gather(Needs::DASHBOARD);
         let info = required(gathered.info).map_err(PageError::Api)?;
         let stats = required(gathered.stats).map_err(PageError::Api)?;
@@ -289,7 +282,7 @@ impl Page<'_> {
     }
 
     fn download(&self, mut notices: Vec<Notice>) -> Result<Response, PageError> {
-        let config = self.config();
+        let config = &self.config;
         let strings = &config.strings;
         if config.demo_mode {
             notices.push(Notice::error(strings.get("token_usage_download_demo")));
@@ -316,10 +309,7 @@ impl Page<'_> {
         let mut body = Vec::with_capacity(history.value.len() * 160);
         export::write_csv(&mut body, &history.value)
             .map_err(|e| PageError::Render(e.to_string()))?;
-        let today = chrono::DateTime::from_timestamp(self.now, 0)
-            .unwrap_or_default()
-            .with_timezone(&config.timezone)
-            .date_naive();
+        let today = local_date(self.now, config.timezone);
         let mut response = Response::new(200, "text/csv; charset=UTF-8", body);
         response.set_header(
             "Content-Disposition",
@@ -332,7 +322,7 @@ impl Page<'_> {
     }
 
     fn debug(&self) -> Result<Response, PageError> {
-        let config = self.config();
+        let config = &self.config;
         let credentials = &config.credentials;
         let gatherer = self.gatherer(false);
         let history_path = gatherer.history_path();
@@ -402,7 +392,7 @@ impl Page<'_> {
     }
 
     fn render(&self, template: &str, view: (&str, &impl Serialize)) -> Result<Response, PageError> {
-        let config = self.config();
+        let config = &self.config;
         let common = common(config.language.as_deref());
         self.site
             .renderer

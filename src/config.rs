@@ -179,7 +179,8 @@ struct FileStamp {
     modified: Option<SystemTime>,
 }
 
-type Loaded = Arc<Result<LicenseConfig, ConfigError>>;
+/// A loaded config, shared by the requests that use it.
+pub type Loaded = Result<Arc<LicenseConfig>, ConfigError>;
 
 /// Each installation's config, re-read only when its file changes.
 #[derive(Debug, Default)]
@@ -203,7 +204,7 @@ impl ConfigStore {
         }) else {
             let error = ConfigError::NotFound(candidates.to_vec());
             eprintln!("tokenusage: {error}");
-            return Arc::new(Err(error));
+            return Err(error);
         };
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((known_file, known_stamp, config)) = loaded.get(&install.root) {
@@ -211,8 +212,8 @@ impl ConfigStore {
                 return config.clone();
             }
         }
-        let config = Arc::new(read_config(&file));
-        if let Err(error) = config.as_ref() {
+        let config = read_config(&file).map(Arc::new);
+        if let Err(error) = &config {
             eprintln!("tokenusage: {error}");
         }
         loaded.insert(install.root.clone(), (file, stamp, config.clone()));

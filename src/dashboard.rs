@@ -476,6 +476,15 @@ pub fn format_timestamp(text: &str, tz: Tz, pattern: &str) -> String {
     }
 }
 
+/// The admin's local date at `seconds`: names the day's transaction cache file (as PHP's
+/// `date('Y-m-d')` does) and the CSV download.
+pub fn local_date(seconds: i64, tz: Tz) -> chrono::NaiveDate {
+    DateTime::from_timestamp(seconds, 0)
+        .unwrap_or_default()
+        .with_timezone(&tz)
+        .date_naive()
+}
+
 /// Unix seconds in the admin's zone.
 pub fn format_unix(seconds: i64, tz: Tz, pattern: &str) -> String {
     DateTime::from_timestamp(seconds, 0)

@@ -25,10 +25,8 @@ pub const PAGE_PATH: &str = "/ct/admin/tokenusage.php";
 /// Runs the demo until SIGINT or SIGTERM.
 pub fn run(root: &Path, listen: &str, transactions: usize) -> Result<(), String> {
     let install = Installation::new(root);
-    let config = ConfigStore::default().load(&install);
-    let config = config
-        .as_ref()
-        .as_ref()
+    let config = ConfigStore::default()
+        .load(&install)
         .map_err(|e| format!("the demo needs a complete sample config: {e}"))?;
     let api_addr = loopback_authority(&config.credentials.api_url).ok_or_else(|| {
         format!(

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::cache::{self, Cached};
 use crate::config::LicenseConfig;
-use crate::dashboard::Sourced;
+use crate::dashboard::{Sourced, local_date};
 use crate::install::Installation;
 use crate::license_api::wire::{Pricing, Transaction, UserInfo, UserStats, transactions_array};
 use crate::license_api::{ApiClient, ApiError, Endpoint};
@@ -187,9 +187,7 @@ impl Gatherer<'_> {
 
     /// Today's transaction cache file, named by the admin's local date like the PHP page.
     pub fn history_path(&self) -> PathBuf {
-        let date = chrono::DateTime::from_timestamp(self.now, 0)
-            .unwrap_or_default()
-            .with_timezone(&self.config.timezone)
+        let date = local_date(self.now, self.config.timezone)
             .format("%Y-%m-%d")
             .to_string();
         cache::transaction_cache_file(

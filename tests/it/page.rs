@@ -581,3 +581,109 @@ fn the_stylesheet_and_script_ship_with_the_binary() {
     assert_eq!(attrs(&html, "body", "data-refresh-ms"), ["600000"]);
     assert!(!html.contains("cdn"), "no CDN: the page works offline");
 }
+
+#[test]
+fn api_failures_read_in_the_seeds_words() {
+    let api = sample_api(10);
+    let install = Install::new("faults", &api.url());
+    let server = Server::start(&[]);
+    for (fault, message) in [
+        (Fault::Status500, "API returned HTTP 500"),
+        (Fault::Garbage, "Invalid API response format"),
+        (Fault::Refused, "License not found"),
+    ] {
+        api.set_fault(fault);
+        let page = server.get(&install, "");
+        assert_eq!(page.status, 502, "{fault:?}");
+        let html = page.text();
+        assert_eq!(
+            texts(&html, "#unable-to-load h2"),
+            ["Unable to Load Account Data"]
+        );
+        assert_eq!(texts(&html, "#unable-to-load p")[0], message, "{fault:?}");
+        assert_eq!(texts(&html, "#unable-to-load a"), ["Retry Loading Data"]);
+    }
+    let closed = Install::new(
+        "closed",
+        &format!("http://127.0.0.1:{}/api.php", free_port()),
+    );
+    let html = server.get(&closed, "").text();
+    assert_eq!(
+        texts(&html, "#unable-to-load p")[0],
+        "Failed to connect to License API"
+    );
+}
+
+#[test]
+fn cache_files_written_by_the_php_page_are_used_as_they_are() {
+    let api = sample_api(10);
+    let install = Install::new("php-cache", &api.url());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // json_encode() output of the PHP page: escaped slashes, numbers as strings.
+    fs::write(
+        install.pricing_cache(),
+        format!(
+            r#"{{"timestamp":{now},"data":{{"pricing":{{"image_processing":{{"price":"3.00","unit":10000}},"input_tokens":{{"price":"0.25","unit":1000000}},"completion_tokens":{{"price":"1.00","unit":1000000}},"cached_tokens":{{"price":"0.10","unit":1000000}}}},"currency":"USD","updated_at":"2026-11-21 08:00:00"}}}}"#
+        ),
+    )
+    .unwrap();
+    fs::create_dir_all(install.transaction_cache_dir()).unwrap();
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    let name = format!("transactions_{}_{today}.json", md5_hex("demo.example.com"));
+    fs::write(
+        install.transaction_cache_dir().join(name),
+        format!(
+            r#"{{"timestamp":{now},"domain":"demo.example.com","transactions":[{{"id":"7","created_at":"2026-11-21 07:30:00","transaction_type":"purchase","service_type":"","amount":"25.00","tokens_used":"0","images_processed":null,"description":"Credit purchase - order #77 \/ PHP"}}]}}"#
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&[]);
+    let html = server.get(&install, "").text();
+    assert_eq!(
+        texts(&html, "#pricing tr")[0],
+        "Image Processing $3.00 per 10,000 images"
+    );
+    assert_eq!(
+        texts(&html, "table.transactions tbody tr"),
+        ["Nov 21, 07:30 purchase +$25.0000 0 0 Credit purchase - order #77 / PHP"]
+    );
+    let footer = texts(&html, ".page-footer span");
+    assert_eq!(footer[2], "Pricing: Cached");
+    assert_eq!(footer[3], "Transactions: Cached");
+    assert_eq!(api.calls("credits/history"), 0);
+    assert_eq!(api.calls("pricing/current"), 0);
+}
+
+fn md5_hex(text: &str) -> String {
+    use md5::Digest;
+    md5::Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn a_translation_file_changes_the_pages_strings() {
+    let api = sample_api(10);
+    let install = Install::new("lang", &api.url());
+    install.edit_config("$admin_language = 'en';", "$admin_language = 'de';");
+    fs::create_dir_all(install.ct.join("dat/lang")).unwrap();
+    fs::write(
+        install.ct.join("dat/lang/tokenusage.de.json"),
+        r#"{"token_usage_title": "Token- & Guthabenübersicht", "token_usage_refresh": "Daten aktualisieren"}"#,
+    )
+    .unwrap();
+    let server = Server::start(&[]);
+    let html = server.get(&install, "").text();
+    assert_eq!(texts(&html, "h1"), ["Token- & Guthabenübersicht"]);
+    assert_eq!(nav_labels(&html)[1], "Daten aktualisieren");
+    assert_eq!(
+        nav_labels(&html)[2],
+        "Download History",
+        "untranslated keys stay English"
+    );
+    assert_eq!(attrs(&html, "html", "lang"), ["de"]);
+}
