@@ -601,16 +601,7 @@ mod tests {
 
     fn transactions(n: usize) -> Vec<Transaction> {
         (0..n)
-            .map(|i| Transaction {
-                id: i.to_string(),
-                created_at: "2026-11-20 10:04:11".into(),
-                transaction_type: "usage".into(),
-                service_type: "image_search via openai".into(),
-                amount: -0.0125,
-                tokens_used: 1834,
-                images_processed: 1,
-                description: format!("row {i}"),
-            })
+            .map(|i| Transaction::example_usage(&format!("row {i}")))
             .collect()
     }
 

@@ -92,16 +92,7 @@ mod tests {
     }
 
     fn usage(description: &str) -> Transaction {
-        Transaction {
-            id: "1".into(),
-            created_at: "2026-11-20 10:04:11".into(),
-            transaction_type: "usage".into(),
-            service_type: "image_search via openai".into(),
-            amount: -0.0125,
-            tokens_used: 1834,
-            images_processed: 1,
-            description: description.into(),
-        }
+        Transaction::example_usage(description)
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tera::{Context, Tera};
 use crate::i18n::Strings;
 
 /// The page templates, rendered with HTML autoescaping on.
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 5] = [
     ("base.html", include_str!("../templates/base.html")),
     (
         "dashboard.html",
@@ -20,6 +20,10 @@ const TEMPLATES: [(&str, &str); 4] = [
     ),
     ("debug.html", include_str!("../templates/debug.html")),
     ("error.html", include_str!("../templates/error.html")),
+    (
+        "transactions.html",
+        include_str!("../templates/transactions.html"),
+    ),
 ];
 
 /// The files served as they are with `?asset=NAME`.

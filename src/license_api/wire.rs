@@ -42,6 +42,23 @@ impl Transaction {
     }
 }
 
+#[cfg(test)]
+impl Transaction {
+    /// The contract's example usage entry with another description, for unit tests.
+    pub fn example_usage(description: &str) -> Transaction {
+        Transaction {
+            id: "98231".into(),
+            created_at: "2026-11-20 10:04:11".into(),
+            transaction_type: "usage".into(),
+            service_type: "image_search via openai".into(),
+            amount: -0.0125,
+            tokens_used: 1834,
+            images_processed: 1,
+            description: description.into(),
+        }
+    }
+}
+
 /// `user/info` data.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
