@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::auth::Auth;
 use crate::cache;
 use crate::config::{ConfigError, ConfigStore, LicenseConfig};
+use crate::csrf;
 use crate::dashboard::local_date;
 use crate::dashboard::{self, Notice, PageData, Sourced, TransactionView, ViewSettings};
 use crate::export;
@@ -32,6 +34,9 @@ pub struct SiteOptions {
     /// A folder of templates overriding the embedded ones (`--templates`).
     pub templates: Option<PathBuf>,
     pub api: ApiClient,
+    /// Who may see the page. The command line's default is `php-session`; this struct's
+    /// default, for tests and the demo, is no check.
+    pub auth: Auth,
     pub clock: Clock,
 }
 
@@ -41,6 +46,7 @@ impl Default for SiteOptions {
             root: None,
             templates: None,
             api: ApiClient::default(),
+            auth: Auth::None,
             clock: Arc::new(|| chrono::Utc::now().timestamp()),
         }
     }
@@ -51,6 +57,7 @@ pub struct Site {
     root: Option<PathBuf>,
     renderer: Renderer,
     api: ApiClient,
+    auth: Auth,
     configs: ConfigStore,
     memo: HistoryMemo,
     clock: Clock,
@@ -67,6 +74,7 @@ impl Site {
             root: options.root,
             renderer,
             api: options.api,
+            auth: options.auth,
             configs: ConfigStore::default(),
             memo: HistoryMemo::default(),
             clock: options.clock,
@@ -109,13 +117,13 @@ struct Links {
 }
 
 impl Links {
-    fn new() -> Self {
+    fn new(token: &str) -> Self {
         Links {
             overview: "?",
-            refresh: action_link(Action::RefreshData),
+            refresh: action_link(Action::RefreshData, token),
             download: "?action=download",
-            update_pricing: action_link(Action::UpdatePricing),
-            clear_cache: action_link(Action::ClearCache),
+            update_pricing: action_link(Action::UpdatePricing, token),
+            clear_cache: action_link(Action::ClearCache, token),
             debug: "?debug=1",
             retry: "?",
             page: "?page=",
@@ -123,8 +131,9 @@ impl Links {
     }
 }
 
-fn action_link(action: Action) -> String {
-    format!("?action={}", action.name())
+/// A state-changing action's link carries the CSRF token.
+fn action_link(action: Action, token: &str) -> String {
+    format!("?action={}&token={token}", action.name())
 }
 
 /// What every template receives besides its view.
@@ -142,6 +151,8 @@ struct Page<'a> {
     install: Installation,
     config: Arc<LicenseConfig>,
     query: Query,
+    /// This browser's CSRF token (from its cookie, or new).
+    token: &'a str,
     now: i64,
 }
 
@@ -149,18 +160,60 @@ struct Page<'a> {
 /// error.
 pub fn handle(request: &Request, site: &Site) -> Response {
     let query = parse_query(&request.query_string());
-    let mut response = match query.action {
-        Action::Asset(name) => asset(site, name),
-        _ => match page(request, site, query) {
+    let mut response = if !site.auth.allows(request) {
+        not_logged_in(request, &query)
+    } else if let Action::Asset(name) = query.action {
+        asset(site, name)
+    } else {
+        let cookie_token = csrf::token_from_cookies(&request.cookie_header());
+        let token = cookie_token
+            .clone()
+            .unwrap_or_else(|| csrf::token_from_bytes(&rand::random()));
+        let mut response = match page(request, site, query, &token) {
             Ok(response) => response,
-            Err((error, strings)) => error_page(site, &error, &strings),
-        },
+            Err((error, strings)) => error_page(site, &error, &strings, &token),
+        };
+        if cookie_token.is_none() {
+            let cookie = csrf::set_cookie(&token, &cookie_path(request), request.is_https());
+            response.set_header("Set-Cookie", &cookie);
+        }
+        response
     };
     add_security_headers(&mut response);
     response
 }
 
-fn page(request: &Request, site: &Site, query: Query) -> Result<Response, (PageError, Strings)> {
+/// Not a logged-in admin: a page view goes to the panel's login; a download, the debug
+/// page or an asset gets 403 with no data.
+fn not_logged_in(request: &Request, query: &Query) -> Response {
+    match query.action {
+        Action::Download | Action::Debug | Action::Asset(_) => {
+            Response::text(403, "403 Forbidden: log in to the admin panel first.\n")
+        }
+        _ => Response::redirect(&sibling_url(request, "ctlogin.php")),
+    }
+}
+
+/// A file beside the page, by URL path: `/ct/admin/tokenusage.php` -> `/ct/admin/NAME`.
+fn sibling_url(request: &Request, name: &str) -> String {
+    format!("{}{name}", cookie_path(request))
+}
+
+/// The page's folder as a URL path ending in `/` (where the CSRF cookie applies).
+fn cookie_path(request: &Request) -> String {
+    let script = request.param("SCRIPT_NAME");
+    match script.rfind('/') {
+        Some(slash) if script.starts_with('/') => script[..=slash].to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+fn page(
+    request: &Request,
+    site: &Site,
+    query: Query,
+    token: &str,
+) -> Result<Response, (PageError, Strings)> {
     let english = Strings::english;
     let install = match &site.root {
         Some(root) => Installation::new(root),
@@ -184,6 +237,7 @@ fn page(request: &Request, site: &Site, query: Query) -> Result<Response, (PageE
         install,
         config,
         query,
+        token,
         now: (site.clock)(),
     };
     page.run().map_err(|e| (e, strings))
@@ -208,7 +262,22 @@ impl Page<'_> {
         if self.query.unknown_action.is_some() {
             notices.push(Notice::info(strings.get("token_usage_unknown_action")));
         }
-        match self.query.action {
+        let action = self.query.action;
+        let token_ok = self
+            .query
+            .token
+            .as_deref()
+            .is_some_and(|given| csrf::tokens_match(self.token, given));
+        if action.changes_state() && !token_ok {
+            // An old bookmark or a link from elsewhere: change nothing, offer a button.
+            notices.push(Notice::confirm(
+                strings.get("token_usage_confirm"),
+                strings.get(action_label(action)),
+                action_link(action, self.token),
+            ));
+            return self.dashboard(notices, false);
+        }
+        match action {
             Action::Overview | Action::Asset(_) => self.dashboard(notices, false),
             Action::RefreshData => self.dashboard(notices, true),
             Action::UpdatePricing => {
@@ -393,7 +462,7 @@ impl Page<'_> {
 
     fn render(&self, template: &str, view: (&str, &impl Serialize)) -> Result<Response, PageError> {
         let config = &self.config;
-        let common = common(config.language.as_deref());
+        let common = common(config.language.as_deref(), self.token);
         self.site
             .renderer
             .render(template, &config.strings, &common, view)
@@ -402,10 +471,22 @@ impl Page<'_> {
     }
 }
 
-fn common(language: Option<&str>) -> Common {
+/// The translation key of an action's button.
+fn action_label(action: Action) -> &'static str {
+    match action {
+        Action::RefreshData => "token_usage_refresh",
+        Action::UpdatePricing => "token_usage_update_pricing",
+        Action::ClearCache => "token_usage_clear_cache",
+        Action::Download => "token_usage_download",
+        Action::Debug => "token_usage_debug",
+        Action::Overview | Action::Asset(_) => "token_usage_overview",
+    }
+}
+
+fn common(language: Option<&str>, token: &str) -> Common {
     Common {
         lang: language.unwrap_or("en").to_string(),
-        links: Links::new(),
+        links: Links::new(token),
         help_url: dashboard::HELP_URL,
         reports_url: dashboard::REPORTS_URL,
     }
@@ -488,7 +569,7 @@ fn asset(site: &Site, name: &str) -> Response {
 
 /// The "Unable to Load Account Data" page with "Retry Loading Data", or a plain message
 /// if even that cannot be rendered.
-fn error_page(site: &Site, error: &PageError, strings: &Strings) -> Response {
+fn error_page(site: &Site, error: &PageError, strings: &Strings, token: &str) -> Response {
     let message = match error {
         PageError::NoInstallation(text) | PageError::Render(text) => {
             eprintln!("tokenusage: {text}");
@@ -502,9 +583,12 @@ fn error_page(site: &Site, error: &PageError, strings: &Strings) -> Response {
         }
     };
     let status = error.status();
-    let rendered =
-        site.renderer
-            .render("error.html", strings, &common(None), ("message", &message));
+    let rendered = site.renderer.render(
+        "error.html",
+        strings,
+        &common(None, token),
+        ("message", &message),
+    );
     match rendered {
         Ok(html) => Response::html(status, html),
         Err(render_error) => {

@@ -3,6 +3,9 @@
 //! gets no arguments. Pure: the environment is passed in as a lookup function.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::auth::AuthOptions;
 
 /// What the binary was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +21,17 @@ pub enum Command {
     Demo,
     /// `sample-api ...`: its own options follow.
     SampleApi(Vec<String>),
+    /// `session-keys --session-id ID` or `session-keys PATH`: list a session's keys.
+    SessionKeys(SessionTarget),
     Help,
     Version,
+}
+
+/// Which session file `session-keys` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionTarget {
+    Id(String),
+    Path(PathBuf),
 }
 
 /// Options after the first check.
@@ -34,16 +46,24 @@ pub struct Args {
     /// The demo's preview address.
     pub demo_listen: String,
     pub demo_transactions: usize,
+    pub auth: AuthOptions,
 }
 
 /// The options that take a value, in `--name` form.
-const VALUE_OPTIONS: [&str; 6] = [
+const VALUE_OPTIONS: [&str; 13] = [
     "listen",
     "socket-mode",
     "workers",
     "root",
     "templates",
     "transactions",
+    "auth",
+    "session-name",
+    "session-path",
+    "session-key",
+    "session-max-lifetime",
+    "delegate-url",
+    "delegate-cache-seconds",
 ];
 
 pub const USAGE: &str = "\
@@ -58,6 +78,9 @@ Usage:
                                  the sample license API and a local preview of ct/
   tokenusage sample-api --listen 127.0.0.1:8781 [--transactions N] [--balance X]
                         [--delay-ms N] [--hostile]
+  tokenusage session-keys --session-id ID | PATH
+                                 list the keys of a PHP session (values hidden), to find
+                                 the one that marks an admin's login
 
 Options (each also read from TOKENUSAGE_<NAME>, e.g. TOKENUSAGE_ROOT):
   --listen SPEC        unix:/path.sock or HOST:PORT to bind
@@ -66,6 +89,19 @@ Options (each also read from TOKENUSAGE_<NAME>, e.g. TOKENUSAGE_ROOT):
   --root DIR           the installation's ct folder, instead of finding it per request
                        from SCRIPT_FILENAME (.../ct/admin/tokenusage.php -> .../ct)
   --templates DIR      templates overriding the embedded ones
+
+Admin check (deny by default):
+  --auth MODE          php-session (default), delegate, web-server or none
+  --session-key KEY[=VALUE]
+                       the $_SESSION entry that marks a logged-in admin (php-session)
+  --session-name NAME  the session cookie (default PHPSESSID)
+  --session-path PATH  PHP's session.save_path, also N;/path and N;MODE;/path
+                       (default /var/lib/php/sessions)
+  --session-max-lifetime SECONDS
+                       older session files are expired (default 1440, PHP's default)
+  --delegate-url URL   the admin panel on loopback, asked with the browser's cookies
+  --delegate-cache-seconds N
+                       how long a delegate answer is remembered (default 30)
   -h, --help           this text
   -V, --version        the version
 ";
@@ -78,6 +114,7 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Ar
         Some("cgi") => (Command::Cgi, &args[1..]),
         Some("demo") => (Command::Demo, &args[1..]),
         Some("sample-api") => return Ok(with_command(Command::SampleApi(args[1..].to_vec()))),
+        Some("session-keys") => return session_keys(&args[1..], env),
         Some("-h" | "--help" | "help") => return Ok(with_command(Command::Help)),
         Some("-V" | "--version") => return Ok(with_command(Command::Version)),
         _ => (Command::Auto, args),
@@ -143,6 +180,56 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Ar
     }
     parsed.root = lookup("root").map(PathBuf::from);
     parsed.templates = lookup("templates").map(PathBuf::from);
+    let auth = &mut parsed.auth;
+    if let Some(mode) = lookup("auth") {
+        auth.mode = mode;
+    }
+    if let Some(name) = lookup("session-name") {
+        auth.session_name = name;
+    }
+    if let Some(path) = lookup("session-path") {
+        auth.session_path = path;
+    }
+    auth.session_key = lookup("session-key");
+    if let Some(seconds) = lookup("session-max-lifetime") {
+        auth.session_max_lifetime = seconds_option("session-max-lifetime", &seconds)?;
+    }
+    auth.delegate_url = lookup("delegate-url");
+    if let Some(seconds) = lookup("delegate-cache-seconds") {
+        auth.delegate_cache = seconds_option("delegate-cache-seconds", &seconds)?;
+    }
+    Ok(parsed)
+}
+
+fn seconds_option(name: &str, value: &str) -> Result<Duration, String> {
+    value
+        .trim()
+        .parse()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("--{name} {value:?}: not a number of seconds"))
+}
+
+/// `session-keys --session-id ID [--session-path P]` or `session-keys PATH`.
+fn session_keys(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Args, String> {
+    let mut parsed = with_command(Command::Help);
+    if let Some(path) = env(&env_name("session-path")).filter(|p| !p.is_empty()) {
+        parsed.auth.session_path = path;
+    }
+    let mut target = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--session-id" => target = iter.next().map(|id| SessionTarget::Id(id.clone())),
+            "--session-path" => {
+                parsed.auth.session_path =
+                    iter.next().cloned().ok_or("--session-path needs a value")?;
+            }
+            path if !path.starts_with("--") => target = Some(SessionTarget::Path(path.into())),
+            other => return Err(format!("session-keys: unknown option {other}")),
+        }
+    }
+    let target = target.ok_or("session-keys needs --session-id ID or a session file's path")?;
+    parsed.command = Command::SessionKeys(target);
     Ok(parsed)
 }
 
@@ -156,6 +243,7 @@ fn with_command(command: Command) -> Args {
         templates: None,
         demo_listen: "127.0.0.1:8780".into(),
         demo_transactions: 10_000,
+        auth: AuthOptions::default(),
     }
 }
 
@@ -239,6 +327,36 @@ mod tests {
                 .unwrap_err()
                 .contains("needs a value")
         );
+    }
+
+    #[test]
+    fn auth_options_come_from_arguments_or_the_environment() {
+        let env = |name: &str| match name {
+            "TOKENUSAGE_AUTH" => Some("php-session".to_string()),
+            "TOKENUSAGE_SESSION_KEY" => Some("admin_logged_in".to_string()),
+            "TOKENUSAGE_SESSION_PATH" => Some("2;/var/lib/php/sessions".to_string()),
+            _ => None,
+        };
+        let parsed = parse(&args(&["fcgi", "--session-name", "CTSESS"]), &env).unwrap();
+        assert_eq!(parsed.auth.mode, "php-session");
+        assert_eq!(parsed.auth.session_key.as_deref(), Some("admin_logged_in"));
+        assert_eq!(parsed.auth.session_path, "2;/var/lib/php/sessions");
+        assert_eq!(parsed.auth.session_name, "CTSESS");
+    }
+
+    #[test]
+    fn session_keys_takes_an_id_or_a_path() {
+        let parsed = parse(&args(&["session-keys", "--session-id", "abc"]), &no_env).unwrap();
+        assert_eq!(
+            parsed.command,
+            Command::SessionKeys(SessionTarget::Id("abc".into()))
+        );
+        let parsed = parse(&args(&["session-keys", "/tmp/sess_abc"]), &no_env).unwrap();
+        assert_eq!(
+            parsed.command,
+            Command::SessionKeys(SessionTarget::Path("/tmp/sess_abc".into()))
+        );
+        assert!(parse(&args(&["session-keys"]), &no_env).is_err());
     }
 
     #[test]

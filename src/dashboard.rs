@@ -60,31 +60,47 @@ pub struct ViewSettings<'a> {
     pub demo_mode: bool,
 }
 
-/// A message above the cards.
+/// A message above the cards, optionally with a button.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notice {
-    /// `success`, `error` or `info`: picks the colour.
+    /// `success`, `error`, `info` or `confirm`: picks the colour.
     pub kind: &'static str,
     pub text: String,
+    pub button: Option<NoticeButton>,
+}
+
+/// A button in a notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoticeButton {
+    pub label: String,
+    pub href: String,
 }
 
 impl Notice {
-    pub fn success(text: impl Into<String>) -> Self {
+    fn new(kind: &'static str, text: impl Into<String>) -> Self {
         Notice {
-            kind: "success",
+            kind,
             text: text.into(),
+            button: None,
         }
+    }
+    pub fn success(text: impl Into<String>) -> Self {
+        Self::new("success", text)
     }
     pub fn error(text: impl Into<String>) -> Self {
-        Notice {
-            kind: "error",
-            text: text.into(),
-        }
+        Self::new("error", text)
     }
     pub fn info(text: impl Into<String>) -> Self {
+        Self::new("info", text)
+    }
+    /// Asks before running an action that arrived without a valid token.
+    pub fn confirm(text: impl Into<String>, label: impl Into<String>, href: String) -> Self {
         Notice {
-            kind: "info",
-            text: text.into(),
+            button: Some(NoticeButton {
+                label: label.into(),
+                href,
+            }),
+            ..Self::new("confirm", text)
         }
     }
 }

@@ -47,6 +47,13 @@ pub fn run(root: &Path, listen: &str, transactions: usize) -> Result<(), String>
         .map_err(|e| format!("cannot start the sample API on {api_addr}: {e}"))?;
     let listener =
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    // The demo has no admin check (--auth none): it may only be reachable from here.
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    if !local.ip().is_loopback() {
+        return Err(format!(
+            "the demo has no admin check, so it listens on loopback only, not {local}"
+        ));
+    }
     let site = Arc::new(
         Site::new(SiteOptions {
             root: Some(root.to_path_buf()),

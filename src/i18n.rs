@@ -118,6 +118,10 @@ pub const ENGLISH: &[(&str, &str)] = &[
         "token_usage_unknown_action",
         "Unknown action; showing the overview.",
     ),
+    (
+        "token_usage_confirm",
+        "This link did not come from this page, so nothing was changed. Run it?",
+    ),
     ("token_usage_debug_title", "Debug API"),
     ("token_usage_debug_config", "Configuration"),
     ("token_usage_debug_api_url", "API Base URL"),

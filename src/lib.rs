@@ -6,9 +6,11 @@
 
 pub mod app;
 pub mod args;
+pub mod auth;
 pub mod branding;
 pub mod cache;
 pub mod config;
+pub mod csrf;
 pub mod dashboard;
 pub mod demo;
 pub mod export;
@@ -23,4 +25,5 @@ pub mod request;
 pub mod response;
 pub mod router;
 pub mod sample_api;
+pub mod session_store;
 pub mod transport;

@@ -4,7 +4,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use tokenusage::app::{Site, SiteOptions, handle};
-use tokenusage::args::{self, Args, Command};
+use tokenusage::args::{self, Args, Command, SessionTarget};
+use tokenusage::auth::{self, Auth};
+use tokenusage::php::session::session_keys_report;
+use tokenusage::response::Response;
+use tokenusage::session_store;
 use tokenusage::transport::{cgi, fastcgi, signals};
 use tokenusage::{demo, sample_api};
 
@@ -38,6 +42,7 @@ fn run(args: Args) -> Result<(), String> {
             Ok(())
         }
         Command::SampleApi(rest) => sample_api::run_cli(&rest),
+        Command::SessionKeys(target) => session_keys(&target, &args.auth.session_path),
         Command::Demo => {
             let root = args.root.clone().unwrap_or_else(demo::default_root);
             demo::run(&root, &args.demo_listen, args.demo_transactions)
@@ -56,17 +61,43 @@ fn run(args: Args) -> Result<(), String> {
 }
 
 fn site(args: &Args) -> Result<Site, String> {
+    let auth = Auth::new(&args.auth)?;
+    if matches!(auth, Auth::None) {
+        eprintln!(
+            "tokenusage: warning: --auth none: anyone who reaches this URL sees the dashboard"
+        );
+    }
     Site::new(SiteOptions {
         root: args.root.clone(),
         templates: args.templates.clone(),
+        auth,
         ..SiteOptions::default()
     })
     .map_err(|e| e.to_string())
 }
 
+/// Lists a session's keys and value types, values hidden.
+fn session_keys(target: &SessionTarget, session_path: &str) -> Result<(), String> {
+    let path = match target {
+        SessionTarget::Id(id) => auth::session_file(session_path, id)?,
+        SessionTarget::Path(path) => path.clone(),
+    };
+    let session =
+        session_store::read_path(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    print!("{}", session_keys_report(&session));
+    Ok(())
+}
+
 fn serve_cgi(args: &Args) -> Result<(), String> {
-    let site = site(args)?;
-    cgi::serve_one(|request| handle(request, &site)).map_err(|e| format!("CGI: {e}"))
+    match site(args) {
+        Ok(site) => cgi::serve_one(|request| handle(request, &site)),
+        // A CGI program that exits without a response leaves the admin a blank 500:
+        // answer with what to fix instead (no secrets in it, only option names).
+        Err(message) => cgi::serve_one(|_| {
+            Response::text(500, format!("tokenusage is not set up: {message}\n"))
+        }),
+    }
+    .map_err(|e| format!("CGI: {e}"))
 }
 
 /// The socket to serve: `--listen`, else one passed as fd 0 (taken once: taking it

@@ -1,3 +1,4 @@
 //! Readers for PHP's own file formats.
 
 pub mod config;
+pub mod session;

@@ -17,6 +17,7 @@ fn with_no_arguments_it_serves_fastcgi_on_a_listening_socket_passed_as_fd_0() {
     let socket = dir.0.join("inherited.sock");
     let listener = UnixListener::bind(&socket).unwrap();
     let mut child = Command::new(BIN)
+        .env("TOKENUSAGE_AUTH", "none")
         .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -55,7 +56,7 @@ fn cgi_keeps_non_utf8_variables_and_still_answers() {
     let api = sample_api(10);
     let install = Install::new("cgi-bytes", &api.url());
     let mut command = Command::new(BIN);
-    command.env_clear();
+    command.env_clear().env("TOKENUSAGE_AUTH", "none");
     for (k, v) in page_params(&install, "page=1") {
         command.env(k, v);
     }

@@ -1,8 +1,12 @@
 //! Integration tests in one binary: the real `tokenusage` over real sockets against the
 //! sample license API on loopback.
 
+mod auth;
+mod browser;
 mod fastcgi;
 mod launch;
 mod nginx;
 mod page;
+mod security;
+mod session;
 mod support;

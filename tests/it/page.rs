@@ -273,11 +273,12 @@ fn refresh_data_fetches_afresh_in_both_spellings() {
     let server = Server::start(&[]);
     server.get(&install, "");
     assert_eq!(api.calls("credits/history"), 1);
-    for (i, query) in ["action=refresh_data", "action=refreshdata"]
-        .iter()
-        .enumerate()
-    {
-        let html = server.get(&install, query).text();
+    for (i, action) in ["refresh_data", "refreshdata"].iter().enumerate() {
+        let page = server.get(&install, "");
+        let cookie = csrf_cookie(&page).unwrap();
+        let token = cookie.split('=').nth(1).unwrap();
+        let query = format!("action={action}&token={token}");
+        let html = server.get_with_cookie(&install, &query, &cookie).text();
         assert_eq!(
             texts(&html, ".notice-success"),
             ["Data refreshed successfully"]
@@ -287,9 +288,16 @@ fn refresh_data_fetches_afresh_in_both_spellings() {
         let footer = texts(&html, ".page-footer span");
         assert_eq!(footer[3], "Transactions: Live");
     }
+    let page = server.get(&install, "");
+    let token = csrf_cookie(&page)
+        .unwrap()
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .to_string();
     assert_eq!(
-        attrs(&server.get(&install, "").text(), "body", "data-refresh-url"),
-        ["?action=refresh_data"]
+        attrs(&page.text(), "body", "data-refresh-url"),
+        [format!("?action=refresh_data&token={token}")]
     );
 }
 
@@ -300,8 +308,12 @@ fn update_pricing_deletes_the_pricing_cache() {
     let server = Server::start(&[]);
     server.get(&install, "");
     assert!(install.pricing_cache().exists());
-    for query in ["action=update_pricing", "action=updatepricing"] {
-        let html = server.get(&install, query).text();
+    for action in ["update_pricing", "updatepricing"] {
+        let page = server.get(&install, "");
+        let cookie = csrf_cookie(&page).unwrap();
+        let token = cookie.split('=').nth(1).unwrap();
+        let query = format!("action={action}&token={token}");
+        let html = server.get_with_cookie(&install, &query, &cookie).text();
         assert_eq!(
             texts(&html, ".notice-success"),
             ["Pricing cache cleared. Latest prices will be fetched."]
@@ -325,7 +337,7 @@ fn clear_cache_deletes_the_transaction_files_and_counts_them() {
     )
     .unwrap();
     assert_eq!(install.transaction_files().len(), 2);
-    let html = server.get(&install, "action=clear_cache").text();
+    let html = server.click(&install, "clear_cache").text();
     assert_eq!(
         texts(&html, ".notice-success"),
         ["Cleared 2 transaction cache files. Fresh data will be fetched."]
@@ -333,7 +345,16 @@ fn clear_cache_deletes_the_transaction_files_and_counts_them() {
     // The page after clearing fetched the history again and cached it anew.
     assert_eq!(api.calls("credits/history"), 2);
     assert_eq!(install.transaction_files().len(), 1);
-    let html = server.get(&install, "action=clearcache").text();
+    let page = server.get(&install, "");
+    let cookie = csrf_cookie(&page).unwrap();
+    let token = cookie.split('=').nth(1).unwrap();
+    let html = server
+        .get_with_cookie(
+            &install,
+            &format!("action=clearcache&token={token}"),
+            &cookie,
+        )
+        .text();
     assert_eq!(
         texts(&html, ".notice-success"),
         ["Cleared 1 transaction cache files. Fresh data will be fetched."]

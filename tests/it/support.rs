@@ -139,9 +139,12 @@ impl Server {
         let socket = dir.0.join("tokenusage.sock");
         let spec = format!("unix:{}", socket.display());
         let mut command = Command::new(BIN);
+        command.args(["fcgi", "--listen", &spec]).args(extra);
+        // Tests of the page run without the admin check unless they choose a mode.
+        if !extra.contains(&"--auth") {
+            command.args(["--auth", "none"]);
+        }
         command
-            .args(["fcgi", "--listen", &spec])
-            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -173,6 +176,25 @@ impl Server {
     /// GETs the page of `install` with a query string.
     pub fn get(&self, install: &Install, query: &str) -> CgiResponse {
         self.request(&page_params(install, query))
+    }
+
+    /// GETs the page with a `Cookie` header.
+    pub fn get_with_cookie(&self, install: &Install, query: &str, cookie: &str) -> CgiResponse {
+        let mut params = page_params(install, query);
+        params.push(("HTTP_COOKIE", cookie.to_string()));
+        self.request(&params)
+    }
+
+    /// Clicks an action's button as a browser would: loads the page (keeping the CSRF
+    /// cookie it sets), then follows the button's link with that cookie.
+    pub fn click(&self, install: &Install, action: &str) -> CgiResponse {
+        let page = self.get(install, "");
+        let cookie = csrf_cookie(&page).expect("the page sets a CSRF cookie");
+        let href = attrs(&page.text(), "nav.actions a", "href")
+            .into_iter()
+            .find(|href| href.starts_with(&format!("?action={action}&")))
+            .unwrap_or_else(|| panic!("no button for {action}"));
+        self.get_with_cookie(install, &href[1..], &cookie)
     }
 
     /// Stops the server with SIGTERM and returns its stderr.
@@ -207,6 +229,14 @@ fn terminate(child: &mut Child) {
         }
         let _ = child.wait();
     }
+}
+
+/// `name=value` of the CSRF cookie a response sets.
+pub fn csrf_cookie(response: &CgiResponse) -> Option<String> {
+    let set = response.header("set-cookie")?;
+    let pair = set.split(';').next()?;
+    pair.starts_with("tokenusage_csrf=")
+        .then(|| pair.to_string())
 }
 
 /// The params nginx sends for a GET of the page.
@@ -337,6 +367,9 @@ pub fn cgi(params: &[(&str, String)], extra_env: &[(&str, &str)]) -> CgiResponse
     command.env_clear();
     for (k, v) in params {
         command.env(k, v);
+    }
+    if !extra_env.iter().any(|(k, _)| *k == "TOKENUSAGE_AUTH") {
+        command.env("TOKENUSAGE_AUTH", "none");
     }
     for (k, v) in extra_env {
         command.env(k, v);

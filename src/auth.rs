@@ -1,0 +1,318 @@
+//! Who may see the page: only the admins the PHP panel lets in, deny by default.
+//!
+//! Modes: `php-session` (read the admin's PHP session file, never write it), `delegate`
+//! (ask the panel itself over loopback), `web-server` (trust `REMOTE_USER`) and `none`
+//! (explicitly no check). Performs file I/O (session files) and loopback HTTP (delegate).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::csrf::first_cookie;
+use crate::request::Request;
+use crate::session_store::{SavePath, SessionStore, valid_session_id};
+
+/// Debian's `session.save_path`.
+pub const DEFAULT_SESSION_PATH: &str = "/var/lib/php/sessions";
+/// PHP's default session cookie.
+pub const DEFAULT_SESSION_NAME: &str = "PHPSESSID";
+/// How to find the key that marks a login; shown when it is missing.
+pub const FIND_THE_KEY: &str = "\
+--auth php-session needs --session-key KEY (or KEY=VALUE): the $_SESSION entry the admin
+panel sets when an admin logs in. To find it, log in to the admin panel, copy the value of
+your PHPSESSID cookie from the browser, and run (as the web server's user):
+    tokenusage session-keys --session-id THAT_VALUE
+It lists the keys of your session with their types, values hidden; pick the one that says
+you are logged in (for example admin_logged_in: bool). Other modes: --auth delegate,
+--auth web-server, --auth none.";
+
+/// The options that choose and set up a mode, as given (checked by [`Auth::new`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthOptions {
+    pub mode: String,
+    pub session_name: String,
+    pub session_path: String,
+    pub session_key: Option<String>,
+    pub session_max_lifetime: Duration,
+    pub delegate_url: Option<String>,
+    pub delegate_cache: Duration,
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        AuthOptions {
+            mode: "php-session".into(),
+            session_name: DEFAULT_SESSION_NAME.into(),
+            session_path: DEFAULT_SESSION_PATH.into(),
+            session_key: None,
+            session_max_lifetime: Duration::from_secs(1440),
+            delegate_url: None,
+            delegate_cache: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A checked mode.
+pub enum Auth {
+    PhpSession(SessionCheck),
+    Delegate(DelegateCheck),
+    WebServer,
+    None,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `php-session`: a truthy (or the expected) value under a key of the session.
+pub struct SessionCheck {
+    cookie_name: String,
+    store: SessionStore,
+    key: String,
+    expected: Option<String>,
+}
+
+/// `delegate`: the panel's own answer for the browser's cookies, remembered briefly.
+pub struct DelegateCheck {
+    url: String,
+    cookie_name: String,
+    remember_for: Duration,
+    agent: ureq::Agent,
+    answers: Mutex<HashMap<String, (Instant, bool)>>,
+}
+
+/// The most delegate answers remembered at once.
+const MAX_REMEMBERED: usize = 10_000;
+
+impl Auth {
+    /// Checks the options; the error says what to change.
+    pub fn new(options: &AuthOptions) -> Result<Auth, String> {
+        match options.mode.as_str() {
+            "php-session" => {
+                let spec = options
+                    .session_key
+                    .as_deref()
+                    .filter(|k| !k.trim().is_empty())
+                    .ok_or(FIND_THE_KEY)?;
+                let (key, expected) = match spec.split_once('=') {
+                    Some((key, value)) => (key.trim().to_string(), Some(value.to_string())),
+                    None => (spec.trim().to_string(), None),
+                };
+                let save_path = SavePath::parse(&options.session_path)
+                    .map_err(|e| format!("--session-path {:?}: {e}", options.session_path))?;
+                Ok(Auth::PhpSession(SessionCheck {
+                    cookie_name: options.session_name.clone(),
+                    store: SessionStore {
+                        max_lifetime: options.session_max_lifetime,
+                        ..SessionStore::new(save_path)
+                    },
+                    key,
+                    expected,
+                }))
+            }
+            "delegate" => {
+                let url = options
+                    .delegate_url
+                    .clone()
+                    .ok_or("--auth delegate needs --delegate-url, the admin panel on loopback, e.g. http://127.0.0.1/ct/admin/main.php")?;
+                if !is_loopback_http(&url) {
+                    return Err(format!(
+                        "--delegate-url {url}: must be http:// on 127.0.0.1, ::1 or localhost (the browser's cookies are forwarded there)"
+                    ));
+                }
+                let agent = ureq::Agent::config_builder()
+                    .max_redirects(0)
+                    .http_status_as_error(false)
+                    .proxy(None)
+                    .timeout_global(Some(Duration::from_secs(5)))
+                    .build()
+                    .new_agent();
+                Ok(Auth::Delegate(DelegateCheck {
+                    url,
+                    cookie_name: options.session_name.clone(),
+                    remember_for: options.delegate_cache,
+                    agent,
+                    answers: Mutex::new(HashMap::new()),
+                }))
+            }
+            "web-server" => Ok(Auth::WebServer),
+            "none" => Ok(Auth::None),
+            other => Err(format!(
+                "--auth {other:?}: use php-session, delegate, web-server or none"
+            )),
+        }
+    }
+
+    /// The mode's name, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Auth::PhpSession(_) => "php-session",
+            Auth::Delegate(_) => "delegate",
+            Auth::WebServer => "web-server",
+            Auth::None => "none",
+        }
+    }
+
+    /// True when the request comes from a logged-in admin.
+    pub fn allows(&self, request: &Request) -> bool {
+        match self {
+            Auth::PhpSession(check) => check.allows(request, SystemTime::now()),
+            Auth::Delegate(check) => check.allows(request),
+            Auth::WebServer => !request.param("REMOTE_USER").trim().is_empty(),
+            Auth::None => true,
+        }
+    }
+}
+
+impl SessionCheck {
+    fn allows(&self, request: &Request, now: SystemTime) -> bool {
+        let Some(id) = first_cookie(&request.cookie_header(), &self.cookie_name) else {
+            return false;
+        };
+        if !valid_session_id(&id) {
+            return false;
+        }
+        let Ok(session) = self.store.read(&id, now) else {
+            return false;
+        };
+        match (session.get(&self.key), &self.expected) {
+            (Some(value), Some(expected)) => value.matches(expected),
+            (Some(value), None) => value.is_truthy(),
+            (None, _) => false,
+        }
+    }
+}
+
+impl DelegateCheck {
+    fn allows(&self, request: &Request) -> bool {
+        let cookies = request.cookie_header();
+        let Some(id) = first_cookie(&cookies, &self.cookie_name).filter(|id| valid_session_id(id))
+        else {
+            return false;
+        };
+        if let Some((at, answer)) = self.lock().get(&id) {
+            if at.elapsed() < self.remember_for {
+                return *answer;
+            }
+        }
+        let answer = self.ask_panel(&cookies);
+        let mut answers = self.lock();
+        if answers.len() >= MAX_REMEMBERED {
+            let remember_for = self.remember_for;
+            answers.retain(|_, (at, _)| at.elapsed() < remember_for);
+        }
+        if answers.len() < MAX_REMEMBERED {
+            answers.insert(id, (Instant::now(), answer));
+        }
+        answer
+    }
+
+    /// A 200 that is not a redirect means the panel let these cookies in.
+    fn ask_panel(&self, cookies: &str) -> bool {
+        match self.agent.get(&self.url).header("Cookie", cookies).call() {
+            Ok(response) => response.status().as_u16() == 200,
+            Err(e) => {
+                eprintln!("tokenusage: --auth delegate: {}: {e}", self.url);
+                false
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, bool)>> {
+        self.answers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// `http://127.0.0.1...`, `http://[::1]...` or `http://localhost...`.
+fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Where a session file would be, for the `session-keys` command.
+pub fn session_file(session_path: &str, id: &str) -> Result<PathBuf, String> {
+    SavePath::parse(session_path)?
+        .file_for(id)
+        .ok_or_else(|| "not a PHP session id: 1 to 256 of A-Z a-z 0-9 , -".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(mode: &str) -> AuthOptions {
+        AuthOptions {
+            mode: mode.into(),
+            ..AuthOptions::default()
+        }
+    }
+
+    #[test]
+    fn php_session_without_a_key_refuses_to_start_and_says_how_to_find_it() {
+        let error = Auth::new(&options("php-session")).unwrap_err();
+        assert!(error.contains("tokenusage session-keys --session-id"));
+    }
+
+    #[test]
+    fn delegate_only_talks_to_loopback() {
+        let mut o = options("delegate");
+        o.delegate_url = Some("http://10.0.0.5/ct/admin/main.php".into());
+        assert!(
+            Auth::new(&o)
+                .unwrap_err()
+                .contains("must be http:// on 127.0.0.1")
+        );
+        for ok in [
+            "http://127.0.0.1/ct/admin/main.php",
+            "http://[::1]:8080/x",
+            "http://localhost/x",
+        ] {
+            o.delegate_url = Some(ok.into());
+            assert!(Auth::new(&o).is_ok(), "{ok}");
+        }
+        assert!(!is_loopback_http("https://127.0.0.1/"));
+        assert!(!is_loopback_http("http://127.0.0.1.evil.com/"));
+    }
+
+    #[test]
+    fn an_unknown_mode_is_refused() {
+        assert!(
+            Auth::new(&options("maybe"))
+                .unwrap_err()
+                .contains("php-session")
+        );
+    }
+
+    #[test]
+    fn web_server_mode_trusts_only_a_non_empty_remote_user() {
+        let auth = Auth::new(&options("web-server")).unwrap();
+        assert!(auth.allows(&Request::from_pairs([("REMOTE_USER", "boss")])));
+        assert!(!auth.allows(&Request::from_pairs([("REMOTE_USER", "")])));
+        assert!(!auth.allows(&Request::default()));
+    }
+
+    #[test]
+    fn without_a_session_cookie_nobody_gets_in() {
+        let mut o = options("php-session");
+        o.session_key = Some("admin_logged_in".into());
+        o.session_path = std::env::temp_dir().display().to_string();
+        let auth = Auth::new(&o).unwrap();
+        assert!(!auth.allows(&Request::default()));
+        let bad = Request::from_pairs([("HTTP_COOKIE", "PHPSESSID=../../etc/passwd")]);
+        assert!(!auth.allows(&bad));
+    }
+}

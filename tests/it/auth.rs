@@ -1,0 +1,360 @@
+//! Only admins get in: the admin check over a real FastCGI socket, with session files
+//! written by real PHP (php-cli), plus the CSRF rule for state-changing actions.
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::symlink;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::session::{nobody_uid, php_session};
+use crate::support::*;
+use tokenusage::transport::http::{HttpRequest, HttpResponse, serve_http};
+
+const KEY: &str = "admin_logged_in";
+
+/// The server in php-session mode over `dir`, and a page request with a session cookie.
+struct Panel {
+    api: tokenusage::sample_api::SampleApi,
+    install: Install,
+    sessions: TempDir,
+    server: Server,
+}
+
+impl Panel {
+    fn new(name: &str, key: &str) -> Panel {
+        let api = sample_api(20);
+        let install = Install::new(name, &api.url());
+        let sessions = TempDir::new("sessions");
+        let path = sessions.0.display().to_string();
+        let server = Server::start(&[
+            "--auth",
+            "php-session",
+            "--session-path",
+            &path,
+            "--session-key",
+            key,
+        ]);
+        Panel {
+            api,
+            install,
+            sessions,
+            server,
+        }
+    }
+
+    fn get(&self, query: &str, cookie: &str) -> CgiResponse {
+        self.server.get_with_cookie(&self.install, query, cookie)
+    }
+
+    /// Asserts the request is turned away: the login page for a view, 403 for data.
+    fn assert_refused(&self, cookie: &str) {
+        let calls_before = self.api.calls("user/info");
+        let page = self.get("", cookie);
+        assert_eq!(page.status, 302, "{cookie}: {}", page.text());
+        assert_eq!(page.header("location"), Some("/ct/admin/ctlogin.php"));
+        assert!(!page.text().contains("transactions"));
+        for query in ["action=download", "debug=1"] {
+            let data = self.get(query, cookie);
+            assert_eq!(data.status, 403, "{query} with {cookie}");
+            assert!(!data.text().contains("DEMO-"), "no data in a refusal");
+            assert!(data.body.len() < 100);
+        }
+        assert_eq!(
+            self.api.calls("user/info"),
+            calls_before,
+            "a refusal calls no API"
+        );
+    }
+
+    fn assert_admitted(&self, cookie: &str) {
+        let page = self.get("", cookie);
+        assert_eq!(page.status, 200, "{cookie}");
+        assert!(page.text().contains("of 20 transactions"));
+        assert_eq!(self.get("action=download", cookie).status, 200);
+    }
+}
+
+#[test]
+fn no_cookie_unknown_ids_and_bad_ids_are_refused() {
+    let panel = Panel::new("auth-ids", KEY);
+    for cookie in [
+        "",
+        "PHPSESSID=nosuchsession123",
+        "PHPSESSID=../../../etc/passwd",
+        "PHPSESSID=abc%2F..%2Fx",
+        "PHPSESSID=abc def",
+        "PHPSESSID=",
+        "OTHER=abc",
+    ] {
+        panel.assert_refused(cookie);
+    }
+}
+
+#[test]
+fn sessions_written_by_php_for_logged_in_admins_are_admitted_with_both_handlers() {
+    let panel = Panel::new("auth-php", KEY);
+    php_session(
+        &panel.sessions.0,
+        "php",
+        "adminphp1",
+        "$_SESSION['admin_logged_in'] = true;",
+    );
+    php_session(
+        &panel.sessions.0,
+        "php_serialize",
+        "adminser1",
+        "$_SESSION['admin_logged_in'] = 1; $_SESSION['x'] = [1, 2];",
+    );
+    panel.assert_admitted("PHPSESSID=adminphp1");
+    panel.assert_admitted("lang=en; PHPSESSID=adminser1; PHPSESSID=other");
+}
+
+#[test]
+fn sessions_without_the_key_with_a_falsy_value_or_logged_out_are_refused() {
+    let panel = Panel::new("auth-out", KEY);
+    let dir = &panel.sessions.0;
+    php_session(dir, "php", "visitor1", "$_SESSION['cart'] = [1];");
+    php_session(
+        dir,
+        "php",
+        "falsy1",
+        "$_SESSION['admin_logged_in'] = false;",
+    );
+    php_session(dir, "php", "zero1", "$_SESSION['admin_logged_in'] = '0';");
+    php_session(
+        dir,
+        "php",
+        "loggedout1",
+        "$_SESSION['admin_logged_in'] = true; unset($_SESSION['admin_logged_in']);",
+    );
+    for id in ["visitor1", "falsy1", "zero1", "loggedout1"] {
+        panel.assert_refused(&format!("PHPSESSID={id}"));
+    }
+}
+
+#[test]
+fn a_symlinked_or_foreign_session_file_is_refused() {
+    let panel = Panel::new("auth-files", KEY);
+    let dir = &panel.sessions.0;
+    php_session(
+        dir,
+        "php",
+        "realadmin1",
+        "$_SESSION['admin_logged_in'] = true;",
+    );
+    symlink(dir.join("sess_realadmin1"), dir.join("sess_linked1")).unwrap();
+    panel.assert_refused("PHPSESSID=linked1");
+    php_session(
+        dir,
+        "php",
+        "planted1",
+        "$_SESSION['admin_logged_in'] = true;",
+    );
+    std::os::unix::fs::chown(dir.join("sess_planted1"), Some(nobody_uid()), None).unwrap();
+    panel.assert_refused("PHPSESSID=planted1");
+    panel.assert_admitted("PHPSESSID=realadmin1");
+}
+
+#[test]
+fn a_key_with_an_expected_value_must_match_it() {
+    let panel = Panel::new("auth-value", "admin_role=owner");
+    let dir = &panel.sessions.0;
+    php_session(dir, "php", "owner1", "$_SESSION['admin_role'] = 'owner';");
+    php_session(dir, "php", "editor1", "$_SESSION['admin_role'] = 'editor';");
+    panel.assert_admitted("PHPSESSID=owner1");
+    panel.assert_refused("PHPSESSID=editor1");
+}
+
+#[test]
+fn the_default_mode_refuses_to_start_without_a_key_and_says_how_to_find_it() {
+    let output = Command::new(BIN)
+        .args(["fcgi", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("--session-key"), "{message}");
+    assert!(
+        message.contains("tokenusage session-keys --session-id"),
+        "{message}"
+    );
+
+    // As CGI it answers with the same guidance instead of a blank 500.
+    let api = sample_api(1);
+    let install = Install::new("auth-cgi", &api.url());
+    let page = cgi(
+        &page_params(&install, ""),
+        &[("TOKENUSAGE_AUTH", "php-session")],
+    );
+    assert_eq!(page.status, 500);
+    assert!(page.text().contains("--session-key"));
+}
+
+#[test]
+fn session_keys_lists_keys_and_types_but_never_values() {
+    let sessions = TempDir::new("keys");
+    php_session(
+        &sessions.0,
+        "php",
+        "lister1",
+        "$_SESSION['admin_logged_in'] = true; $_SESSION['admin_user'] = 'topsecretname';",
+    );
+    let output = Command::new(BIN)
+        .args(["session-keys", "--session-id", "lister1", "--session-path"])
+        .arg(&sessions.0)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert!(listing.contains("admin_logged_in\tbool"), "{listing}");
+    assert!(listing.contains("admin_user\tstring"), "{listing}");
+    assert!(!listing.contains("topsecretname"));
+    let by_path = Command::new(BIN)
+        .arg("session-keys")
+        .arg(sessions.0.join("sess_lister1"))
+        .output()
+        .unwrap();
+    assert_eq!(by_path.stdout, output.stdout);
+}
+
+#[test]
+fn web_server_mode_admits_only_a_remote_user() {
+    let api = sample_api(20);
+    let install = Install::new("auth-remote", &api.url());
+    let server = Server::start(&["--auth", "web-server"]);
+    assert_eq!(server.get(&install, "").status, 302);
+    let mut params = page_params(&install, "");
+    params.push(("REMOTE_USER", "boss".to_string()));
+    assert_eq!(server.request(&params).status, 200);
+}
+
+#[test]
+fn delegate_mode_asks_the_panel_and_remembers_its_answer() {
+    // A stand-in for the PHP panel: 200 for the admin's cookie, a redirect to the login
+    // page otherwise.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/ct/admin/main.php",
+        listener.local_addr().unwrap()
+    );
+    let asked = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let counter = asked.clone();
+    let handler = Arc::new(move |request: &HttpRequest| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let cookie = String::from_utf8_lossy(request.header("Cookie").unwrap_or_default());
+        if cookie.contains("PHPSESSID=goodadmin1") {
+            HttpResponse::text(200, "Admin panel")
+        } else {
+            let mut moved = HttpResponse::text(302, "");
+            moved
+                .headers
+                .push(("Location".into(), "ctlogin.php".into()));
+            moved
+        }
+    });
+    let panel = {
+        let stop = stop.clone();
+        std::thread::spawn(move || serve_http(listener, 2, handler, stop))
+    };
+    let api = sample_api(20);
+    let install = Install::new("auth-delegate", &api.url());
+    let server = Server::start(&["--auth", "delegate", "--delegate-url", &url]);
+    assert_eq!(
+        server.get(&install, "").status,
+        302,
+        "no cookie: not even asked"
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
+    let good = "PHPSESSID=goodadmin1";
+    assert_eq!(server.get_with_cookie(&install, "", good).status, 200);
+    assert_eq!(server.get_with_cookie(&install, "page=2", good).status, 200);
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "the answer is remembered");
+    let bad = server.get_with_cookie(&install, "action=download", "PHPSESSID=intruder1");
+    assert_eq!(bad.status, 403);
+    stop.store(true, Ordering::SeqCst);
+    panel.join().unwrap().unwrap();
+}
+
+#[test]
+fn an_action_without_the_token_changes_nothing_and_offers_a_confirm_button() {
+    let api = sample_api(20);
+    let install = Install::new("csrf", &api.url());
+    let server = Server::start(&[]);
+    let page = server.get(&install, "");
+    let cookie = csrf_cookie(&page).unwrap();
+    let pricing_before = fs::read(install.pricing_cache()).unwrap();
+    let files_before = install.transaction_files();
+    let history_calls = api.calls("credits/history");
+    for action in [
+        "refresh_data",
+        "update_pricing",
+        "clear_cache",
+        "clearcache",
+    ] {
+        for query in [
+            format!("action={action}"),
+            format!("action={action}&token=forged"),
+            format!("action={action}&token={}", "0".repeat(64)),
+        ] {
+            let html = server.get_with_cookie(&install, &query, &cookie).text();
+            let confirm = texts(&html, ".notice-confirm");
+            assert_eq!(confirm.len(), 1, "{query}");
+            assert!(
+                confirm[0].starts_with("This link did not come from this page"),
+                "{confirm:?}"
+            );
+            let button = attrs(&html, ".notice-confirm a", "href");
+            let token = cookie.split('=').nth(1).unwrap();
+            assert!(
+                button[0].ends_with(&format!("&token={token}")),
+                "{button:?}"
+            );
+        }
+    }
+    assert_eq!(fs::read(install.pricing_cache()).unwrap(), pricing_before);
+    assert_eq!(install.transaction_files(), files_before);
+    assert_eq!(api.calls("credits/history"), history_calls);
+    // The button works.
+    let html = server.click(&install, "update_pricing").text();
+    assert_eq!(
+        texts(&html, ".notice-success"),
+        ["Pricing cache cleared. Latest prices will be fetched."]
+    );
+}
+
+#[test]
+fn the_csrf_cookie_is_http_only_strict_and_scoped_to_the_admin_folder() {
+    let api = sample_api(1);
+    let install = Install::new("csrf-cookie", &api.url());
+    let server = Server::start(&[]);
+    let page = server.get(&install, "");
+    let set = page.header("set-cookie").unwrap();
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/ct/admin/"] {
+        assert!(set.contains(part), "{set}");
+    }
+    assert!(!set.contains("Secure"));
+    let mut params = page_params(&install, "");
+    params.push(("HTTPS", "on".into()));
+    assert!(
+        server
+            .request(&params)
+            .header("set-cookie")
+            .unwrap()
+            .contains("Secure")
+    );
+    // A browser that has the cookie keeps it: no new one is set.
+    let cookie = csrf_cookie(&page).unwrap();
+    assert_eq!(
+        server
+            .get_with_cookie(&install, "", &cookie)
+            .header("set-cookie"),
+        None
+    );
+}

@@ -1,0 +1,213 @@
+//! Nothing the license server sends can harm an admin: its text reaches HTML escaped and
+//! CSV defused; every admin response carries the protective headers.
+
+use std::fs;
+
+use crate::support::*;
+use tokenusage::sample_api::{Fault, HOSTILE_SUFFIX, SampleApiOptions};
+
+fn hostile_api(transactions: usize) -> tokenusage::sample_api::SampleApi {
+    sample_api_with(SampleApiOptions {
+        transactions,
+        hostile: true,
+        ..SampleApiOptions::default()
+    })
+}
+
+/// The page holds no markup or script that came from outside.
+fn assert_inert(html: &str) {
+    let document = scraper::Html::parse_document(html);
+    let all = scraper::Selector::parse("*").unwrap();
+    let mut scripts = 0;
+    for element in document.select(&all) {
+        let name = element.value().name();
+        assert_ne!(name, "img", "an <img> from outside reached the page");
+        if name == "script" {
+            scripts += 1;
+            assert_eq!(element.value().attr("src"), Some("?asset=dashboard.js"));
+            assert_eq!(element.inner_html(), "", "inline script");
+        }
+        for (attr, value) in element.value().attrs() {
+            assert!(!attr.starts_with("on"), "event handler attribute {attr}");
+            if matches!(attr, "href" | "src" | "action") {
+                assert!(
+                    !value
+                        .trim_start()
+                        .to_ascii_lowercase()
+                        .starts_with("javascript:"),
+                    "{attr}={value}"
+                );
+            }
+        }
+    }
+    assert_eq!(scripts, 1, "only our own script");
+    assert!(!html.contains("<script>alert"));
+    assert!(!html.contains("<img src=x"));
+}
+
+#[test]
+fn hostile_text_in_every_field_reaches_the_page_escaped() {
+    let api = hostile_api(400);
+    let install = Install::new("xss", &api.url());
+    let server = Server::start(&[]);
+    let page = server.get(&install, "");
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert_inert(&html);
+    // The text is shown, as text.
+    let account = texts(&html, "#account dd");
+    assert!(
+        account[1].contains("<script>alert(1)</script>"),
+        "{account:?}"
+    );
+    let rows = attrs(&html, "table.transactions td[title]", "title");
+    assert!(rows[0].contains(HOSTILE_SUFFIX.trim()));
+
+    let debug = server.get(&install, "debug=1").text();
+    assert_inert(&debug);
+    assert!(debug.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+
+    // The server's own error text, shown on the error page, is escaped too.
+    api.set_fault(Fault::Refused);
+    let error = server.get(&install, "action=refresh_data");
+    assert_eq!(error.status, 502);
+    assert_inert(&error.text());
+}
+
+#[test]
+fn csv_cells_never_start_with_a_formula_character() {
+    let api = hostile_api(300);
+    let install = Install::new("csv-formula", &api.url());
+    let server = Server::start(&[]);
+    let csv = server.get(&install, "action=download");
+    assert_eq!(csv.status, 200);
+    assert_formula_free(&csv.body, 300);
+
+    // Cells starting with +, -, @, tab and CR, from a PHP-written cache file.
+    let install = Install::new("csv-prefixes", &api.url());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let starts = ["+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", "=1+1"];
+    let transactions: Vec<serde_json::Value> = starts
+        .iter()
+        .map(|text| {
+            serde_json::json!({"id": 1, "created_at": text, "transaction_type": text,
+                "service_type": text, "amount": "-0.5", "tokens_used": 3,
+                "images_processed": 1, "description": text})
+        })
+        .collect();
+    fs::create_dir_all(install.transaction_cache_dir()).unwrap();
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    let file = fs::read_dir(install.transaction_cache_dir())
+        .unwrap()
+        .count();
+    assert_eq!(file, 0);
+    let name = format!(
+        "transactions_{}_{today}.json",
+        md5_hex_of("demo.example.com")
+    );
+    fs::write(
+        install.transaction_cache_dir().join(name),
+        serde_json::json!({"timestamp": now, "domain": "demo.example.com", "transactions": transactions}).to_string(),
+    )
+    .unwrap();
+    let csv = server.get(&install, "action=download");
+    assert_formula_free(&csv.body, starts.len());
+    let text = String::from_utf8_lossy(&csv.body).into_owned();
+    assert!(text.contains("'@SUM(A1)"));
+    assert!(
+        text.contains(",-0.5000,3,1,"),
+        "numbers we format stay numbers: {text}"
+    );
+}
+
+fn md5_hex_of(text: &str) -> String {
+    use md5::Digest;
+    md5::Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn assert_formula_free(body: &[u8], rows: usize) {
+    assert!(body.starts_with(b"\xEF\xBB\xBF"));
+    let mut reader = csv::Reader::from_reader(&body[3..]);
+    let mut count = 0;
+    for record in reader.records() {
+        let record = record.unwrap();
+        count += 1;
+        for (column, cell) in record.iter().enumerate() {
+            if matches!(column, 3..=5) {
+                assert!(
+                    cell.parse::<f64>().is_ok(),
+                    "column {column} is a number: {cell:?}"
+                );
+                continue;
+            }
+            let first = cell.chars().next();
+            assert!(
+                !matches!(first, Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\n')),
+                "cell {cell:?} starts with a formula character"
+            );
+        }
+    }
+    assert_eq!(count, rows);
+}
+
+#[test]
+fn every_admin_response_carries_the_protective_headers() {
+    let api = sample_api(10);
+    let install = Install::new("headers", &api.url());
+    let server = Server::start(&[]);
+    for query in [
+        "",
+        "page=2",
+        "action=download",
+        "debug=1",
+        "asset=dashboard.css",
+        "action=refresh_data",
+    ] {
+        let response = server.get(&install, query);
+        assert_eq!(
+            response.header("cache-control"),
+            Some("no-store"),
+            "{query}"
+        );
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(response.header("referrer-policy"), Some("same-origin"));
+        assert_eq!(response.header("x-frame-options"), Some("DENY"));
+        let csp = response.header("content-security-policy").unwrap();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{csp}");
+        }
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("http"),
+            "{csp}"
+        );
+    }
+    let missing = Install::new("headers-error", &api.url());
+    missing.edit_config("'domain'      => 'demo.example.com',", "");
+    let error = server.get(&missing, "");
+    assert_eq!(error.status, 500);
+    assert_eq!(error.header("cache-control"), Some("no-store"));
+}
+
+#[test]
+fn a_proxy_header_from_the_request_is_ignored() {
+    // httpoxy: in CGI a request's `Proxy:` header becomes HTTP_PROXY. A client that
+    // honoured it would send the license key to that address; this one is unreachable.
+    let api = sample_api(10);
+    let install = Install::new("httpoxy", &api.url());
+    let mut params = page_params(&install, "");
+    params.push(("HTTP_PROXY", format!("http://127.0.0.1:{}", free_port())));
+    let page = cgi(&params, &[("http_proxy", "http://127.0.0.1:9")]);
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("of 10 transactions"));
+}
