@@ -160,7 +160,8 @@ impl ApiClient {
         for (key, value) in endpoint.extra_params() {
             request = request.query(key, value);
         }
-        let mut response = request.call().map_err(|e| connect_error(&e))?;
+        let key = &credentials.license_key;
+        let mut response = request.call().map_err(|e| connect_error(&e, key))?;
         let status = response.status().as_u16();
         let bytes = response
             .body_mut()
@@ -169,7 +170,7 @@ impl ApiClient {
             .read_to_vec()
             .map_err(|e| match e {
                 ureq::Error::BodyExceedsLimit(limit) => ApiError::TooLarge(limit),
-                other => connect_error(&other),
+                other => connect_error(&other, key),
             })?;
         Ok(RawAnswer {
             status,
@@ -200,8 +201,20 @@ fn envelope_error(error: EnvelopeError) -> ApiError {
     }
 }
 
-fn connect_error(error: &ureq::Error) -> ApiError {
-    ApiError::Connect(error.to_string())
+/// A transport error, with the license key cut out: the cause may quote the request URL,
+/// and causes reach the debug page and logs.
+fn connect_error(error: &ureq::Error, license_key: &str) -> ApiError {
+    ApiError::Connect(redact_key(&error.to_string(), license_key))
+}
+
+/// Replaces the key, as text and percent-encoded, with its first 8 characters and `...`.
+pub fn redact_key(text: &str, license_key: &str) -> String {
+    if license_key.is_empty() {
+        return text.to_string();
+    }
+    let masked = crate::config::mask_key(license_key);
+    text.replace(license_key, &masked)
+        .replace(&crate::router::percent_encode(license_key), &masked)
 }
 
 #[cfg(test)]
@@ -226,6 +239,38 @@ mod tests {
             ApiError::Format("x".into()).to_string(),
             "Invalid API response format"
         );
+    }
+
+    #[test]
+    fn the_license_key_is_cut_out_of_error_causes() {
+        let key = "SECRET-KEY 1234567890";
+        let text = format!(
+            "bad url http://x/api.php?license_key={}&k={key}",
+            crate::router::percent_encode(key)
+        );
+        let redacted = redact_key(&text, key);
+        assert!(!redacted.contains("1234567890"), "{redacted}");
+        assert!(redacted.contains("SECRET-K..."));
+    }
+
+    #[test]
+    fn a_failed_connection_never_reports_the_whole_key() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let credentials = Credentials {
+            api_url: format!("http://127.0.0.1:{port}/api.php"),
+            license_key: "ABCDEFGH-SECRET-TAIL".into(),
+            domain: "example.com".into(),
+            email: "a@example.com".into(),
+        };
+        let error = ApiClient::default()
+            .call(&credentials, Endpoint::UserInfo)
+            .unwrap_err();
+        assert!(matches!(error, ApiError::Connect(_)));
+        assert!(!format!("{error} {:?}", error.detail()).contains("SECRET-TAIL"));
     }
 
     #[test]

@@ -211,3 +211,62 @@ fn a_proxy_header_from_the_request_is_ignored() {
     assert_eq!(page.status, 200);
     assert!(page.text().contains("of 10 transactions"));
 }
+
+#[test]
+fn logs_and_debug_output_never_hold_the_whole_key_or_a_session_id() {
+    let api = sample_api(10);
+    let install = Install::new("secrets", &api.url());
+    let closed = Install::new(
+        "secrets-closed",
+        &format!("http://127.0.0.1:{}/api.php", free_port()),
+    );
+    let sessions = TempDir::new("secret-sessions");
+    let path = sessions.0.display().to_string();
+    crate::session::php_session(
+        &sessions.0,
+        "php",
+        "secretsession42",
+        "$_SESSION['admin_logged_in'] = true;",
+    );
+    let server = Server::start(&[
+        "--auth",
+        "php-session",
+        "--session-path",
+        &path,
+        "--session-key",
+        "admin_logged_in",
+    ]);
+    let admin = "PHPSESSID=secretsession42";
+    let mut seen = String::new();
+    for (install, query) in [
+        (&install, "debug=1"),
+        (&install, "action=download"),
+        (&closed, ""),
+        (&closed, "debug=1"),
+        (&closed, "action=download"),
+    ] {
+        seen.push_str(&server.get_with_cookie(install, query, admin).text());
+    }
+    api.set_fault(Fault::Garbage);
+    seen.push_str(
+        &server
+            .get_with_cookie(&install, "action=refresh_data", admin)
+            .text(),
+    );
+    seen.push_str(
+        &server
+            .get_with_cookie(&install, "", "PHPSESSID=wrongsession77")
+            .text(),
+    );
+    seen.push_str(&server.stop());
+    assert!(
+        seen.contains("DEMO-4F9..."),
+        "the masked key is shown in debug"
+    );
+    assert!(
+        !seen.contains("DEMO-4F9A"),
+        "more than 8 characters of the key"
+    );
+    assert!(!seen.contains("secretsession42"));
+    assert!(!seen.contains("wrongsession77"));
+}
