@@ -202,6 +202,11 @@ fn pages_clamp_and_link_within_five_of_the_current_page() {
     assert_eq!(texts(&middle, ".pagination .page-link"), links);
     assert_eq!(texts(&middle, ".page-current"), ["10"]);
     assert_eq!(attrs(&middle, "body", "data-next-url"), ["?page=11"]);
+    let refresh = attrs(&middle, "body", "data-refresh-url");
+    assert!(
+        refresh[0].starts_with("?action=refresh_data&token=") && refresh[0].ends_with("&page=10"),
+        "the auto refresh keeps the reader's page: {refresh:?}"
+    );
 
     for (query, page) in [
         ("page=abc", 1),
