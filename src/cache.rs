@@ -37,12 +37,17 @@ pub struct Cached<T> {
 
 /// Reads the pricing cache: the `pricing/current` data object and its timestamp.
 pub fn read_pricing(path: &Path) -> Option<Cached<Value>> {
+    parse_pricing(&fs::read(path).ok()?)
+}
+
+/// Parses a pricing cache file's bytes (pure; fuzzed).
+pub fn parse_pricing(bytes: &[u8]) -> Option<Cached<Value>> {
     #[derive(Deserialize)]
     struct PricingFile {
         timestamp: i64,
         data: Value,
     }
-    let file: PricingFile = serde_json::from_slice(&fs::read(path).ok()?).ok()?;
+    let file: PricingFile = serde_json::from_slice(bytes).ok()?;
     file.data.is_object().then_some(Cached {
         timestamp: file.timestamp,
         value: file.data,
