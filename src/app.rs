@@ -15,9 +15,10 @@ use crate::csrf;
 use crate::dashboard::local_date;
 use crate::dashboard::{self, Notice, PageData, Sourced, TransactionView, ViewSettings};
 use crate::export;
-use crate::fetch::{Gatherer, HistoryMemo, Needs, required};
+use crate::fetch::{Gatherer, HistoryMemo, Needs, Stale, required};
 use crate::i18n::Strings;
 use crate::install::Installation;
+use crate::last_good::LastGood;
 use crate::license_api::{ApiClient, ApiError, Endpoint};
 use crate::render::{Renderer, TemplateError};
 use crate::request::Request;
@@ -60,6 +61,7 @@ pub struct Site {
     auth: Auth,
     configs: ConfigStore,
     memo: HistoryMemo,
+    last_good: LastGood,
     clock: Clock,
 }
 
@@ -77,6 +79,7 @@ impl Site {
             auth: options.auth,
             configs: ConfigStore::default(),
             memo: HistoryMemo::default(),
+            last_good: LastGood::default(),
             clock: options.clock,
         })
     }
@@ -248,6 +251,7 @@ impl Page<'_> {
         Gatherer {
             api: &self.site.api,
             memo: &self.site.memo,
+            last_good: &self.site.last_good,
             install: &self.install,
             config: &self.config,
             now: self.now,
@@ -318,11 +322,13 @@ impl Page<'_> {
         let stats = required(gathered.stats).map_err(PageError::Api)?;
         let pricing = required(gathered.pricing);
         let history = required(gathered.history);
-        if refresh && pricing.is_ok() && history.is_ok() {
+        // Success only when every part came fresh from the license server.
+        if refresh && pricing.is_ok() && history.is_ok() && gathered.stale.is_empty() {
             notices.push(Notice::success(
                 config.strings.get("token_usage_data_refreshed"),
             ));
         }
+        notices.extend(stale_banners(&gathered.stale, self.now, &config.strings));
         notices.extend(gathered.warnings.into_iter().map(Notice::info));
         let history_slice = history
             .as_ref()
@@ -333,7 +339,7 @@ impl Page<'_> {
             })
             .map_err(ToString::to_string);
         let data = PageData {
-            info,
+            info: info.value,
             stats,
             pricing: pricing.map_err(|e| e.to_string()),
             history: history_slice,
@@ -481,6 +487,27 @@ fn action_label(action: Action) -> &'static str {
         Action::Debug => "token_usage_debug",
         Action::Overview | Action::Asset(_) => "token_usage_overview",
     }
+}
+
+/// One banner per distinct failure: what failed, in the seed's words, and the age of the
+/// oldest data shown in its place.
+fn stale_banners(stale: &[Stale], now: i64, strings: &Strings) -> Vec<Notice> {
+    let mut banners: Vec<(String, i64)> = Vec::new();
+    for part in stale {
+        let message = part.error.to_string();
+        match banners.iter_mut().find(|(m, _)| *m == message) {
+            Some((_, oldest)) => *oldest = (*oldest).min(part.fetched_at),
+            None => banners.push((message, part.fetched_at)),
+        }
+    }
+    banners
+        .into_iter()
+        .map(|(message, fetched_at)| {
+            let age = dashboard::format_age(now - fetched_at);
+            let shown = strings.get("token_usage_stale").replace("{age}", &age);
+            Notice::warning(format!("{message}. {shown}"))
+        })
+        .collect()
 }
 
 fn common(language: Option<&str>, token: &str) -> Common {

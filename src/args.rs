@@ -47,10 +47,15 @@ pub struct Args {
     pub demo_listen: String,
     pub demo_transactions: usize,
     pub auth: AuthOptions,
+    /// The longest one license API call may take (the PHP page's max_execution_time).
+    pub api_timeout: Duration,
+    pub api_connect_timeout: Duration,
 }
 
 /// The options that take a value, in `--name` form.
-const VALUE_OPTIONS: [&str; 13] = [
+const VALUE_OPTIONS: [&str; 15] = [
+    "api-timeout",
+    "api-connect-timeout",
     "listen",
     "socket-mode",
     "workers",
@@ -89,6 +94,8 @@ Options (each also read from TOKENUSAGE_<NAME>, e.g. TOKENUSAGE_ROOT):
   --root DIR           the installation's ct folder, instead of finding it per request
                        from SCRIPT_FILENAME (.../ct/admin/tokenusage.php -> .../ct)
   --templates DIR      templates overriding the embedded ones
+  --api-timeout SECONDS          longest license API call (default 30)
+  --api-connect-timeout SECONDS  longest connect to the license API (default 10)
 
 Admin check (deny by default):
   --auth MODE          php-session (default), delegate, web-server or none
@@ -180,6 +187,12 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Ar
     }
     parsed.root = lookup("root").map(PathBuf::from);
     parsed.templates = lookup("templates").map(PathBuf::from);
+    if let Some(seconds) = lookup("api-timeout") {
+        parsed.api_timeout = seconds_option("api-timeout", &seconds)?;
+    }
+    if let Some(seconds) = lookup("api-connect-timeout") {
+        parsed.api_connect_timeout = seconds_option("api-connect-timeout", &seconds)?;
+    }
     let auth = &mut parsed.auth;
     if let Some(mode) = lookup("auth") {
         auth.mode = mode;
@@ -205,8 +218,10 @@ fn seconds_option(name: &str, value: &str) -> Result<Duration, String> {
     value
         .trim()
         .parse()
+        .ok()
+        .filter(|n| *n > 0)
         .map(Duration::from_secs)
-        .map_err(|_| format!("--{name} {value:?}: not a number of seconds"))
+        .ok_or_else(|| format!("--{name} {value:?}: not a number of seconds"))
 }
 
 /// `session-keys --session-id ID [--session-path P]` or `session-keys PATH`.
@@ -244,6 +259,8 @@ fn with_command(command: Command) -> Args {
         demo_listen: "127.0.0.1:8780".into(),
         demo_transactions: 10_000,
         auth: AuthOptions::default(),
+        api_timeout: Duration::from_secs(30),
+        api_connect_timeout: Duration::from_secs(10),
     }
 }
 

@@ -10,8 +10,12 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, Instant, SystemTime};
+
 use md5::{Digest, Md5};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::license_api::wire::Transaction;
@@ -29,7 +33,7 @@ pub fn is_fresh(timestamp: i64, now: i64, ttl: i64) -> bool {
 }
 
 /// A cache file's contents with the time it was written.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cached<T> {
     pub timestamp: i64,
     pub value: T,
@@ -95,6 +99,29 @@ pub fn write_transactions(
 ) -> io::Result<()> {
     let body = json!({"timestamp": now, "domain": domain, "transactions": transactions});
     write_atomically(path, body.to_string().as_bytes())
+}
+
+/// The newest transaction cache file of a domain other than `today`'s: yesterday's file
+/// is the best stale copy when the license server is down after midnight.
+pub fn latest_transaction_file(dir: &Path, domain: &str, today: &str) -> Option<PathBuf> {
+    let todays = transaction_cache_file(dir, domain, today);
+    let prefix = todays
+        .file_name()?
+        .to_str()?
+        .rsplit_once('_')?
+        .0
+        .to_string()
+        + "_";
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            (name.starts_with(&prefix) && name.ends_with(".json")).then(|| dir.join(name))
+        })
+        .collect();
+    // Names end in Y-m-d, so the greatest name is the newest day.
+    files.sort();
+    files.pop()
 }
 
 /// Deletes a file; a file already gone is not an error. Returns whether one was deleted.
@@ -168,7 +195,72 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
+    remove_abandoned_temporaries(dir, &name);
     result
+}
+
+/// A temporary file older than this was left by a process killed mid-write.
+const ABANDONED_AFTER: Duration = Duration::from_secs(120);
+
+/// Removes temporary files of `name` that a killed process left behind (the cache file
+/// itself was never touched: the rename is what replaces it).
+fn remove_abandoned_temporaries(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        if !(file_name.starts_with(&prefix) && file_name.ends_with(".tmp")) {
+            continue;
+        }
+        let abandoned = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| {
+                SystemTime::now()
+                    .duration_since(modified)
+                    .is_ok_and(|age| age > ABANDONED_AFTER)
+            });
+        if abandoned {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// An exclusive lock on a file beside a cache, held while one request fetches what the
+/// cache lacks, so concurrent requests and processes sharing `ct/dat` wait for it
+/// instead of all calling the license server. Released on drop.
+pub struct FetchLock {
+    _file: fs::File,
+}
+
+impl FetchLock {
+    /// Waits up to `wait` for the lock. `None` when the lock file cannot be made (a
+    /// read-only folder) or the wait ran out: the caller then fetches without it.
+    pub fn acquire(path: &Path, wait: Duration) -> Option<FetchLock> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(path)
+            .ok()?;
+        let deadline = Instant::now() + wait;
+        loop {
+            // SAFETY: flock on a descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Some(FetchLock { _file: file });
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -265,6 +357,58 @@ mod tests {
         assert_eq!(clear_transaction_caches(&dir).unwrap(), 2);
         assert!(dir.join("notes.txt").exists());
         assert_eq!(clear_transaction_caches(&dir.join("absent")).unwrap(), 0);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_newest_other_days_file_of_the_domain_is_the_stale_copy() {
+        let dir = temp_dir("latest");
+        let older = transaction_cache_file(&dir, "example.com", "2026-11-18");
+        let newer = transaction_cache_file(&dir, "example.com", "2026-11-19");
+        let other = transaction_cache_file(&dir, "other.com", "2026-11-21");
+        for path in [&older, &newer, &other] {
+            fs::write(path, "{}").unwrap();
+        }
+        assert_eq!(
+            latest_transaction_file(&dir, "example.com", "2026-11-20"),
+            Some(newer)
+        );
+        assert_eq!(
+            latest_transaction_file(&dir, "none.com", "2026-11-20"),
+            None
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_fetch_lock_waits_for_the_first() {
+        let dir = temp_dir("lock");
+        let path = dir.join(".lock");
+        let first = FetchLock::acquire(&path, Duration::from_millis(10)).unwrap();
+        assert!(FetchLock::acquire(&path, Duration::from_millis(50)).is_none());
+        drop(first);
+        assert!(FetchLock::acquire(&path, Duration::from_millis(50)).is_some());
+        assert!(FetchLock::acquire(&dir.join("missing/.lock"), Duration::ZERO).is_none());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn abandoned_temporary_files_are_removed_by_the_next_write() {
+        let dir = temp_dir("abandoned");
+        let old = dir.join(".f.json.1.deadbeef.tmp");
+        let fresh = dir.join(".f.json.2.cafe.tmp");
+        fs::write(&old, "half").unwrap();
+        fs::write(&fresh, "being written").unwrap();
+        let past = SystemTime::now() - Duration::from_secs(600);
+        fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+        write_atomically(&dir.join("f.json"), b"{}").unwrap();
+        assert!(!old.exists());
+        assert!(fresh.exists(), "another process may still be writing it");
         fs::remove_dir_all(dir).unwrap();
     }
 

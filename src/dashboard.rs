@@ -44,7 +44,7 @@ pub type Part<T> = Result<Sourced<T>, String>;
 #[derive(Debug, Clone)]
 pub struct PageData<'a> {
     pub info: UserInfo,
-    pub stats: UserStats,
+    pub stats: Sourced<UserStats>,
     pub pricing: Part<Pricing>,
     pub history: Result<Sourced<&'a [Transaction]>, String>,
 }
@@ -92,6 +92,9 @@ impl Notice {
     }
     pub fn info(text: impl Into<String>) -> Self {
         Self::new("info", text)
+    }
+    pub fn warning(text: impl Into<String>) -> Self {
+        Self::new("warning", text)
     }
     /// Asks before running an action that arrived without a valid token.
     pub fn confirm(text: impl Into<String>, label: impl Into<String>, href: String) -> Self {
@@ -219,7 +222,8 @@ pub struct FooterView {
 /// Builds the whole dashboard view.
 pub fn build_dashboard(data: &PageData<'_>, settings: &ViewSettings<'_>) -> DashboardView {
     let tz = settings.timezone;
-    let balance = data.stats.balance;
+    let stats = &data.stats.value;
+    let balance = stats.balance;
     let pricing = data.pricing.as_ref().ok();
     DashboardView {
         notices: settings.notices.clone(),
@@ -233,11 +237,13 @@ pub fn build_dashboard(data: &PageData<'_>, settings: &ViewSettings<'_>) -> Dash
         stats: StatsView {
             balance: format_credits(balance),
             balance_low: balance < LOW_BALANCE,
-            tokens_used: format_count(data.stats.total_tokens_used),
-            credits_used: format_credits(data.stats.total_credits_used),
-            api_calls: format_count(data.stats.total_api_calls),
-            images_processed: format_count(data.stats.total_images_processed),
-            last_updated: format_unix(settings.now, tz, "%Y-%m-%d %H:%M:%S"),
+            tokens_used: format_count(stats.total_tokens_used),
+            credits_used: format_credits(stats.total_credits_used),
+            api_calls: format_count(stats.total_api_calls),
+            images_processed: format_count(stats.total_images_processed),
+            // When the figures were fetched: older than now when shown from the last
+            // good copy.
+            last_updated: format_unix(data.stats.fetched_at, tz, "%Y-%m-%d %H:%M:%S"),
         },
         low_balance: balance < LOW_BALANCE,
         pricing: pricing.map(|p| pricing_view(&p.value, tz)),
@@ -635,9 +641,13 @@ mod tests {
     fn data(history: &[Transaction], balance: f64) -> PageData<'_> {
         PageData {
             info: UserInfo::default(),
-            stats: UserStats {
-                balance,
-                ..Default::default()
+            stats: Sourced {
+                value: UserStats {
+                    balance,
+                    ..Default::default()
+                },
+                fetched_at: 1_763_629_200,
+                from_cache: false,
             },
             pricing: Err("Failed to connect to License API".into()),
             history: Ok(Sourced {

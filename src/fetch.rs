@@ -15,10 +15,13 @@ use std::time::SystemTime;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::cache::{self, Cached};
+use std::time::Duration;
+
+use crate::cache::{self, Cached, FetchLock};
 use crate::config::LicenseConfig;
 use crate::dashboard::{Sourced, local_date};
 use crate::install::Installation;
+use crate::last_good::LastGood;
 use crate::license_api::wire::{Pricing, Transaction, UserInfo, UserStats, transactions_array};
 use crate::license_api::{ApiClient, ApiError, Endpoint};
 
@@ -52,13 +55,30 @@ impl Needs {
 /// What was gathered; a part not needed is `None`.
 #[derive(Debug, Default)]
 pub struct Gathered {
-    pub info: Option<Result<UserInfo, ApiError>>,
-    pub stats: Option<Result<UserStats, ApiError>>,
+    pub info: Option<Result<Sourced<UserInfo>, ApiError>>,
+    pub stats: Option<Result<Sourced<UserStats>, ApiError>>,
     pub pricing: Option<Result<Sourced<Pricing>, ApiError>>,
     pub history: Option<Result<Sourced<History>, ApiError>>,
     /// Problems that did not stop the page (a cache that could not be written).
     pub warnings: Vec<String>,
+    /// Live calls that failed while older data is shown in their place.
+    pub stale: Vec<Stale>,
 }
+
+/// A part shown from older data because its live call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stale {
+    pub error: ApiError,
+    /// When the data shown was fetched.
+    pub fetched_at: i64,
+}
+
+/// The most transactions kept from one answer or cache file (the API sends at most
+/// 10,000; this bounds a misbehaving server or file).
+pub const MAX_TRANSACTIONS: usize = 200_000;
+
+/// A fetched part and, if its cache could not be written, a warning.
+type Fetched<T> = Result<(Sourced<T>, Option<String>), ApiError>;
 
 /// Identifies one version of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +113,8 @@ impl HistoryMemo {
                 });
             }
         }
-        let parsed = cache::read_transactions(path)?;
+        let mut parsed = cache::read_transactions(path)?;
+        parsed.value.truncate(MAX_TRANSACTIONS);
         let history = Arc::new(parsed.value);
         // Stat again: the file may have been replaced while we parsed it.
         if stamp(path) == Some(current) {
@@ -130,6 +151,7 @@ impl HistoryMemo {
 pub struct Gatherer<'a> {
     pub api: &'a ApiClient,
     pub memo: &'a HistoryMemo,
+    pub last_good: &'a LastGood,
     pub install: &'a Installation,
     pub config: &'a LicenseConfig,
     pub now: i64,
@@ -139,69 +161,73 @@ pub struct Gatherer<'a> {
 }
 
 impl Gatherer<'_> {
-    /// Gathers the needed parts: caches first, then the API calls in parallel.
+    /// Gathers the needed parts: fresh caches first, then the API calls in parallel; a
+    /// failed call falls back to the last good copy of its part.
     pub fn gather(&self, needs: Needs) -> Gathered {
         let use_cache = !self.force;
         let pricing_cached = (needs.pricing && use_cache)
-            .then(|| self.cached_pricing())
+            .then(|| self.fresh_pricing())
             .flatten();
         let history_path = self.history_path();
         let history_cached = (needs.history && use_cache)
-            .then(|| self.cached_history(&history_path))
+            .then(|| self.fresh_history(&history_path))
             .flatten();
 
         let mut gathered = Gathered::default();
         std::thread::scope(|scope| {
             let info = needs
                 .info
-                .then(|| scope.spawn(|| self.call::<UserInfo>(Endpoint::UserInfo)));
+                .then(|| scope.spawn(|| self.live::<UserInfo>(Endpoint::UserInfo)));
             let stats = needs
                 .stats
-                .then(|| scope.spawn(|| self.call::<UserStats>(Endpoint::UserStats)));
+                .then(|| scope.spawn(|| self.live::<UserStats>(Endpoint::UserStats)));
             let pricing = (needs.pricing && pricing_cached.is_none())
                 .then(|| scope.spawn(|| self.fetch_pricing()));
             let history = (needs.history && history_cached.is_none())
                 .then(|| scope.spawn(|| self.fetch_history(&history_path)));
 
-            gathered.info = info.map(join);
-            gathered.stats = stats.map(join);
-            gathered.pricing = match (pricing_cached, pricing.map(join)) {
-                (Some(cached), _) => Some(Ok(cached)),
-                (None, Some(fetched)) => Some(fetched.map(|(value, warning)| {
-                    gathered.warnings.extend(warning);
-                    value
-                })),
-                (None, None) => None,
-            };
-            gathered.history = match (history_cached, history.map(join)) {
-                (Some(cached), _) => Some(Ok(cached)),
-                (None, Some(fetched)) => Some(fetched.map(|(value, warning)| {
-                    gathered.warnings.extend(warning);
-                    value
-                })),
-                (None, None) => None,
-            };
+            gathered.info = info.map(|call| {
+                settle(&mut gathered, join(call), || {
+                    self.last_good(Endpoint::UserInfo)
+                })
+            });
+            gathered.stats = stats.map(|call| {
+                settle(&mut gathered, join(call), || {
+                    self.last_good(Endpoint::UserStats)
+                })
+            });
+            gathered.pricing = pricing_cached.map(Ok).or_else(|| {
+                pricing.map(|call| settle(&mut gathered, join(call), || self.stale_pricing()))
+            });
+            gathered.history = history_cached.map(Ok).or_else(|| {
+                history.map(|call| {
+                    settle(&mut gathered, join(call), || {
+                        self.stale_history(&history_path)
+                    })
+                })
+            });
         });
         gathered
     }
 
     /// Today's transaction cache file, named by the admin's local date like the PHP page.
     pub fn history_path(&self) -> PathBuf {
-        let date = local_date(self.now, self.config.timezone)
-            .format("%Y-%m-%d")
-            .to_string();
         cache::transaction_cache_file(
             &self.install.transaction_cache_dir(),
             &self.config.credentials.domain,
-            &date,
+            &self.today(),
         )
     }
 
+    fn today(&self) -> String {
+        local_date(self.now, self.config.timezone)
+            .format("%Y-%m-%d")
+            .to_string()
+    }
+
+    /// The pricing cache, fresh or not.
     fn cached_pricing(&self) -> Option<Sourced<Pricing>> {
         let cached = cache::read_pricing(&self.install.pricing_cache())?;
-        if !cache::is_fresh(cached.timestamp, self.now, cache::PRICING_TTL) {
-            return None;
-        }
         Some(Sourced {
             value: serde_json::from_value(cached.value).ok()?,
             fetched_at: cached.timestamp,
@@ -209,21 +235,78 @@ impl Gatherer<'_> {
         })
     }
 
+    fn fresh_pricing(&self) -> Option<Sourced<Pricing>> {
+        self.cached_pricing()
+            .filter(|p| cache::is_fresh(p.fetched_at, self.now, cache::PRICING_TTL))
+    }
+
+    /// An old pricing cache, when the live call failed.
+    fn stale_pricing(&self) -> Option<Sourced<Pricing>> {
+        self.cached_pricing()
+    }
+
+    /// A transaction cache file, fresh or not.
     fn cached_history(&self, path: &Path) -> Option<Sourced<History>> {
         let cached = self.memo.read(path)?;
-        cache::is_fresh(cached.timestamp, self.now, cache::TRANSACTIONS_TTL).then_some(Sourced {
+        Some(Sourced {
             value: cached.value,
             fetched_at: cached.timestamp,
             from_cache: true,
         })
     }
 
-    fn call<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Result<T, ApiError> {
-        let data = self.api.call(&self.config.credentials, endpoint)?;
-        decode(data)
+    fn fresh_history(&self, path: &Path) -> Option<Sourced<History>> {
+        self.cached_history(path)
+            .filter(|h| cache::is_fresh(h.fetched_at, self.now, cache::TRANSACTIONS_TTL))
     }
 
-    fn fetch_pricing(&self) -> Result<(Sourced<Pricing>, Option<String>), ApiError> {
+    /// Today's file however old, else the newest earlier day's, when the live call failed.
+    fn stale_history(&self, path: &Path) -> Option<Sourced<History>> {
+        self.cached_history(path).or_else(|| {
+            let dir = self.install.transaction_cache_dir();
+            let domain = &self.config.credentials.domain;
+            let older = cache::latest_transaction_file(&dir, domain, &self.today())?;
+            self.cached_history(&older)
+        })
+    }
+
+    /// The last good user/info or user/stats answer, when the live call failed.
+    fn last_good<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Option<Sourced<T>> {
+        let cached = self
+            .last_good
+            .recall(&self.install.last_good_file(), endpoint)?;
+        Some(Sourced {
+            value: serde_json::from_value(cached.value).ok()?,
+            fetched_at: cached.timestamp,
+            from_cache: true,
+        })
+    }
+
+    /// A live user/info or user/stats call, remembered as the last good answer.
+    fn live<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Fetched<T> {
+        let data = self.api.call(&self.config.credentials, endpoint)?;
+        let value: T = decode(data.clone())?;
+        self.last_good
+            .remember(&self.install.last_good_file(), endpoint, self.now, &data);
+        let sourced = Sourced {
+            value,
+            fetched_at: self.now,
+            from_cache: false,
+        };
+        Ok((sourced, None))
+    }
+
+    /// How long to wait for another request's fetch: a little longer than a call may take.
+    fn lock_wait(&self) -> Duration {
+        self.api.total_timeout() + Duration::from_secs(5)
+    }
+
+    fn fetch_pricing(&self) -> Fetched<Pricing> {
+        let _lock = FetchLock::acquire(&self.install.pricing_lock(), self.lock_wait());
+        // Another request may have fetched while we waited for the lock.
+        if let Some(fresh) = self.fresh_pricing().filter(|_| !self.force) {
+            return Ok((fresh, None));
+        }
         let data = self.api.call(&self.config.credentials, Endpoint::Pricing)?;
         let pricing: Pricing = decode(data.clone())?;
         let path = self.install.pricing_cache();
@@ -238,11 +321,16 @@ impl Gatherer<'_> {
         Ok((sourced, warning))
     }
 
-    fn fetch_history(&self, path: &Path) -> Result<(Sourced<History>, Option<String>), ApiError> {
+    fn fetch_history(&self, path: &Path) -> Fetched<History> {
+        let _lock = FetchLock::acquire(&self.install.history_lock(), self.lock_wait());
+        if let Some(fresh) = self.fresh_history(path).filter(|_| !self.force) {
+            return Ok((fresh, None));
+        }
         let data = self.api.call(&self.config.credentials, Endpoint::History)?;
         let raw = transactions_array(&data)
             .ok_or_else(|| ApiError::Format("no transactions array".into()))?;
-        let history: Vec<Transaction> = decode(Value::Array(raw.clone()))?;
+        let raw = &raw[..raw.len().min(MAX_TRANSACTIONS)];
+        let history: Vec<Transaction> = decode(Value::Array(raw.to_vec()))?;
         let history = Arc::new(history);
         let warning =
             match cache::write_transactions(path, self.now, &self.config.credentials.domain, raw) {
@@ -261,6 +349,30 @@ impl Gatherer<'_> {
     }
 }
 
+/// A fetched part, or on failure its fallback (recorded as stale), or the error.
+fn settle<T>(
+    gathered: &mut Gathered,
+    fetched: Fetched<T>,
+    fallback: impl FnOnce() -> Option<Sourced<T>>,
+) -> Result<Sourced<T>, ApiError> {
+    match fetched {
+        Ok((value, warning)) => {
+            gathered.warnings.extend(warning);
+            Ok(value)
+        }
+        Err(error) => match fallback() {
+            Some(old) => {
+                gathered.stale.push(Stale {
+                    error,
+                    fetched_at: old.fetched_at,
+                });
+                Ok(old)
+            }
+            None => Err(error),
+        },
+    }
+}
+
 /// A part the caller asked for; a part not gathered reads as a format error rather than
 /// a panic, though `gather` always fills what `Needs` names.
 pub fn required<T>(part: Option<Result<T, ApiError>>) -> Result<T, ApiError> {
@@ -271,7 +383,7 @@ fn decode<T: DeserializeOwned>(data: Value) -> Result<T, ApiError> {
     serde_json::from_value(data).map_err(|e| ApiError::Format(e.to_string()))
 }
 
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, ApiError>>) -> Result<T, ApiError> {
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Fetched<T>>) -> Fetched<T> {
     handle
         .join()
         .unwrap_or_else(|_| Err(ApiError::Connect("the call's thread panicked".into())))

@@ -122,6 +122,10 @@ pub const ENGLISH: &[(&str, &str)] = &[
         "token_usage_confirm",
         "This link did not come from this page, so nothing was changed. Run it?",
     ),
+    (
+        "token_usage_stale",
+        "Showing the last data received, {age} old.",
+    ),
     ("token_usage_debug_title", "Debug API"),
     ("token_usage_debug_config", "Configuration"),
     ("token_usage_debug_api_url", "API Base URL"),

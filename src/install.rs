@@ -56,6 +56,16 @@ impl Installation {
     pub fn last_good_file(&self) -> PathBuf {
         self.dat().join("tokenusage_last_good.json")
     }
+
+    /// The lock a request holds while it fetches pricing (one fetch, not a stampede).
+    pub fn pricing_lock(&self) -> PathBuf {
+        self.dat().join(".tokenusage_pricing.lock")
+    }
+
+    /// The lock a request holds while it fetches the history.
+    pub fn history_lock(&self) -> PathBuf {
+        self.dat().join(".tokenusage_history.lock")
+    }
 }
 
 /// Apache's mod_proxy_fcgi may send `proxy:fcgi://HOST/var/www/...` (PHP-FPM strips the

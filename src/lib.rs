@@ -18,6 +18,7 @@ pub mod fastcgi;
 pub mod fetch;
 pub mod i18n;
 pub mod install;
+pub mod last_good;
 pub mod license_api;
 pub mod php;
 pub mod render;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokenusage::app::{Site, SiteOptions, handle};
 use tokenusage::args::{self, Args, Command, SessionTarget};
 use tokenusage::auth::{self, Auth};
+use tokenusage::license_api::{ApiClient, client};
 use tokenusage::php::session::session_keys_report;
 use tokenusage::response::Response;
 use tokenusage::session_store;
@@ -67,10 +68,16 @@ fn site(args: &Args) -> Result<Site, String> {
             "tokenusage: warning: --auth none: anyone who reaches this URL sees the dashboard"
         );
     }
+    let api = ApiClient::new(
+        args.api_connect_timeout,
+        args.api_timeout,
+        client::MAX_BODY_BYTES,
+    );
     Site::new(SiteOptions {
         root: args.root.clone(),
         templates: args.templates.clone(),
         auth,
+        api,
         ..SiteOptions::default()
     })
     .map_err(|e| e.to_string())

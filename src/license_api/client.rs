@@ -15,7 +15,8 @@ use super::wire::{EnvelopeError, unwrap_envelope};
 /// The public license server, used when the config names no `api_url`.
 pub const DEFAULT_API_URL: &str = "https://comusthumbz.com/projects/api.php";
 /// The largest answer we read; a 10,000-entry history is about 2.5 MB.
-pub const MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+/// Room for 100,000 entries; a 60 MB answer is refused with a clear message.
+pub const MAX_BODY_BYTES: u64 = 40 * 1024 * 1024;
 
 /// The four endpoints the page uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,6 +110,7 @@ pub struct RawAnswer {
 pub struct ApiClient {
     agent: Agent,
     max_body: u64,
+    total: Duration,
 }
 
 impl Default for ApiClient {
@@ -135,7 +137,16 @@ impl ApiClient {
             .max_idle_connections_per_host(8)
             .build()
             .new_agent();
-        ApiClient { agent, max_body }
+        ApiClient {
+            agent,
+            max_body,
+            total,
+        }
+    }
+
+    /// The longest one call may take.
+    pub fn total_timeout(&self) -> Duration {
+        self.total
     }
 
     /// Calls an endpoint and returns the `data` object of a successful answer.

@@ -4,6 +4,7 @@
 mod auth;
 mod browser;
 mod fastcgi;
+mod faults;
 mod launch;
 mod nginx;
 mod page;

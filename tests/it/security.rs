@@ -67,9 +67,19 @@ fn hostile_text_in_every_field_reaches_the_page_escaped() {
     assert_inert(&debug);
     assert!(debug.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
 
-    // The server's own error text, shown on the error page, is escaped too.
+    // The server's own error text is escaped too: in the banner over the last good
+    // data, and on the error page of an installation that has none.
     api.set_fault(Fault::Refused);
-    let error = server.get(&install, "action=refresh_data");
+    let stale = server.get(&install, "");
+    assert_eq!(stale.status, 200);
+    let banner = texts(&stale.text(), ".notice-warning");
+    assert!(
+        banner[0].contains("<script>alert(1)</script>"),
+        "{banner:?}"
+    );
+    assert_inert(&stale.text());
+    let fresh = Install::new("xss-fresh", &api.url());
+    let error = server.get(&fresh, "");
     assert_eq!(error.status, 502);
     assert_inert(&error.text());
 }

@@ -134,8 +134,21 @@ impl Server {
         Self::start_with_env(extra, &[])
     }
 
+    /// The server running as another user (a web server's `www-data`, say).
+    pub fn start_as(uid: u32, extra: &[&str]) -> Self {
+        Self::launch(extra, &[], Some(uid))
+    }
+
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::launch(extra, env, None)
+    }
+
+    fn launch(extra: &[&str], env: &[(&str, &str)], uid: Option<u32>) -> Self {
         let dir = TempDir::new("sock");
+        if uid.is_some() {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dir.0, fs::Permissions::from_mode(0o777)).unwrap();
+        }
         let socket = dir.0.join("tokenusage.sock");
         let spec = format!("unix:{}", socket.display());
         let mut command = Command::new(BIN);
@@ -150,6 +163,10 @@ impl Server {
             .stderr(Stdio::piped());
         for (k, v) in env {
             command.env(k, v);
+        }
+        if let Some(uid) = uid {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid);
         }
         let child = command.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -195,6 +212,27 @@ impl Server {
             .find(|href| href.starts_with(&format!("?action={action}&")))
             .unwrap_or_else(|| panic!("no button for {action}"));
         self.get_with_cookie(install, &href[1..], &cookie)
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash or the OOM killer would.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn terminate_and_wait(mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "no exit within 20 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Stops the server with SIGTERM and returns its stderr.

@@ -1,0 +1,370 @@
+//! Failure is boring: each fault of the resilience issue with its expected outcome, on the
+//! real binary over a real socket against the sample API on loopback.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use crate::support::*;
+use tokenusage::sample_api::{Fault, SampleApiOptions};
+
+fn today_file(install: &Install) -> std::path::PathBuf {
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    let hash: String = {
+        use md5::Digest;
+        md5::Md5::digest(b"demo.example.com")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    install
+        .transaction_cache_dir()
+        .join(format!("transactions_{hash}_{today}.json"))
+}
+
+/// Makes every cache look an hour and a bit old, as if time had passed.
+fn expire_caches(install: &Install) {
+    for path in [install.pricing_cache(), today_file(install)] {
+        if let Ok(text) = fs::read_to_string(&path) {
+            let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let ts = json["timestamp"].as_i64().unwrap();
+            json["timestamp"] = (ts - 4000).into();
+            fs::write(&path, json.to_string()).unwrap();
+        }
+    }
+}
+
+fn banner(html: &str) -> String {
+    texts(html, ".notice-warning").join(" | ")
+}
+
+#[test]
+fn with_the_api_stopped_mid_run_the_last_good_data_shows_with_a_banner() {
+    let api = sample_api(500);
+    let install = Install::new("stopped", &api.url());
+    let server = Server::start(&[]);
+    let good = server.get(&install, "").text();
+    assert!(good.contains("of 500 transactions"));
+    let balance = texts(&good, "#balance dd")[0].clone();
+    drop(api);
+
+    let page = server.get(&install, "");
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(
+        banner(&html)
+            .starts_with("Failed to connect to License API. Showing the last data received,"),
+        "{}",
+        banner(&html)
+    );
+    assert_eq!(texts(&html, "#balance dd")[0], balance);
+    assert!(html.contains("of 500 transactions"));
+
+    // Refresh Data with the server down: stale for every part, nothing lost.
+    expire_caches(&install);
+    let pricing_before = fs::read(install.pricing_cache()).unwrap();
+    let html = server.click(&install, "refresh_data").text();
+    assert!(banner(&html).contains("Failed to connect to License API"));
+    assert!(
+        texts(&html, ".notice-success").is_empty(),
+        "no false success"
+    );
+    let footer = texts(&html, ".page-footer span");
+    assert_eq!(footer[2], "Pricing: Cached", "never Live for cached data");
+    assert_eq!(footer[3], "Transactions: Cached");
+    assert!(html.contains("of 500 transactions"));
+    assert_eq!(fs::read(install.pricing_cache()).unwrap(), pricing_before);
+
+    // A restart keeps the last good user/info and user/stats (our file beside the caches).
+    drop(server);
+    let server = Server::start(&[]);
+    let html = server.get(&install, "").text();
+    assert_eq!(texts(&html, "#balance dd")[0], balance);
+    assert!(banner(&html).contains("Failed to connect to License API"));
+    assert!(install.ct.join("dat/tokenusage_last_good.json").exists());
+}
+
+#[test]
+fn http_500_garbage_truncated_json_and_refusals_show_stale_data_in_the_seeds_words() {
+    let api = sample_api(50);
+    let install = Install::new("bad-answers", &api.url());
+    let server = Server::start(&[]);
+    assert_eq!(server.get(&install, "").status, 200);
+    for (fault, message) in [
+        (Fault::Status500, "API returned HTTP 500"),
+        (Fault::Garbage, "Invalid API response format"),
+        (Fault::Truncated, "Invalid API response format"),
+        (Fault::Refused, "License not found"),
+    ] {
+        api.set_fault(fault);
+        expire_caches(&install);
+        let page = server.get(&install, "");
+        assert_eq!(page.status, 200, "{fault:?}");
+        let html = page.text();
+        assert!(
+            banner(&html).starts_with(message),
+            "{fault:?}: {}",
+            banner(&html)
+        );
+        assert!(html.contains("of 50 transactions"), "{fault:?}");
+    }
+    // With nothing good at all, it is the error page.
+    let fresh = Install::new("bad-answers-fresh", &api.url());
+    api.set_fault(Fault::Truncated);
+    let page = server.get(&fresh, "");
+    assert_eq!(page.status, 502);
+    assert_eq!(
+        texts(&page.text(), "#unable-to-load p")[0],
+        "Invalid API response format"
+    );
+}
+
+#[test]
+fn a_60_mb_answer_is_refused_with_a_clear_message() {
+    let api = sample_api(10);
+    api.set_fault(Fault::Huge);
+    let install = Install::new("huge", &api.url());
+    let server = Server::start(&[]);
+    let page = server.get(&install, "");
+    assert_eq!(page.status, 502);
+    assert_eq!(
+        texts(&page.text(), "#unable-to-load p")[0],
+        "API response too large (over 40 MB)"
+    );
+    assert_eq!(server.get(&install, "").status, 502, "the process goes on");
+}
+
+#[test]
+fn a_hanging_api_is_cut_off_at_the_time_limit() {
+    let api = sample_api(10);
+    let install = Install::new("hang", &api.url());
+    let server = Server::start(&["--api-timeout", "2", "--api-connect-timeout", "1"]);
+    assert_eq!(server.get(&install, "").status, 200);
+    api.set_fault(Fault::Hang);
+    expire_caches(&install);
+    let page = server.get(&install, "");
+    assert_eq!(page.status, 200);
+    assert!(banner(&page.text()).starts_with("Failed to connect to License API"));
+}
+
+#[test]
+fn a_cache_folder_it_cannot_write_still_gives_the_page_with_a_warning_naming_it() {
+    let api = sample_api(30);
+    let install = Install::new("readonly", &api.url());
+    // Run as `nobody`, like a web server user, over a dat folder it cannot write.
+    let nobody = crate::session::nobody_uid();
+    for dir in [&install.dir.0, &install.ct, &install.ct.join("admin")] {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let dat = install.ct.join("dat");
+    fs::set_permissions(&dat, fs::Permissions::from_mode(0o555)).unwrap();
+    fs::set_permissions(install.config_path(), fs::Permissions::from_mode(0o644)).unwrap();
+    fs::set_permissions(
+        install.dir.0.join("site"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let server = Server::start_as(nobody, &[]);
+    let page = server.get(&install, "");
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains("of 30 transactions"));
+    let warnings = texts(&html, ".notice-info").join(" | ");
+    assert!(
+        warnings.contains(&format!("Could not write the cache in {}", dat.display())),
+        "{warnings}"
+    );
+    let names: Vec<String> = fs::read_dir(&dat)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["config.inc.php"], "nothing half-written");
+}
+
+#[test]
+fn broken_cache_files_are_misses_and_replaced() {
+    let api = sample_api(40);
+    let install = Install::new("broken-cache", &api.url());
+    let server = Server::start(&[]);
+    server.get(&install, "");
+    let file = today_file(&install);
+    let good = fs::read(&file).unwrap();
+    let future = format!(
+        r#"{{"timestamp": {}, "domain": "demo.example.com", "transactions": []}}"#,
+        chrono::Utc::now().timestamp() + 86_400
+    );
+    for (i, broken) in [
+        good[..good.len() / 2].to_vec(),
+        b"not json at all".to_vec(),
+        br#"{"timestamp": 1, "transactions": "nope"}"#.to_vec(),
+        future.into_bytes(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        fs::write(&file, &broken).unwrap();
+        let page = server.get(&install, "");
+        assert_eq!(page.status, 200, "case {i}");
+        assert!(page.text().contains("of 40 transactions"), "case {i}");
+        assert_eq!(
+            api.calls("credits/history"),
+            2 + i,
+            "case {i}: a miss refetches"
+        );
+        let replaced = fs::read(&file).unwrap();
+        assert!(
+            tokenusage::cache::parse_transactions(&replaced).is_some_and(|c| c.value.len() == 40),
+            "case {i}: replaced with a good file"
+        );
+    }
+}
+
+#[test]
+fn kill_9_during_cache_writes_never_leaves_a_torn_file() {
+    let api = sample_api(10_000);
+    let install = Install::new("kill9", &api.url());
+    for round in 0..12 {
+        let server = Server::start(&[]);
+        let socket = server.socket.clone();
+        let params = page_params(&install, "action=refresh_data");
+        let clicker = std::thread::spawn(move || {
+            // Refresh as fast as possible until the server dies under us.
+            for _ in 0..50 {
+                let Ok(mut stream) = UnixStream::connect(&socket) else {
+                    return;
+                };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    fastcgi_request(&mut stream, &params)
+                }));
+                if ok.is_err() {
+                    return;
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(80 + 37 * round));
+        server.kill9();
+        let _ = clicker.join();
+        for path in [install.pricing_cache(), today_file(&install)] {
+            if let Ok(bytes) = fs::read(&path) {
+                let whole = if path == install.pricing_cache() {
+                    tokenusage::cache::parse_pricing(&bytes).is_some()
+                } else {
+                    tokenusage::cache::parse_transactions(&bytes).is_some()
+                };
+                assert!(whole, "round {round}: {} is torn", path.display());
+            }
+        }
+    }
+    let server = Server::start(&[]);
+    let page = server.get(&install, "");
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("of 10,000 transactions"));
+}
+
+#[test]
+fn a_hundred_concurrent_requests_on_an_expired_cache_make_one_history_call() {
+    let api = sample_api_with(SampleApiOptions {
+        transactions: 2_000,
+        delay: Duration::from_millis(300),
+        ..SampleApiOptions::default()
+    });
+    let install = Install::new("stampede", &api.url());
+    // Two processes sharing one ct/dat: the lock file works across them too.
+    let servers = [Server::start(&[]), Server::start(&[])];
+    let start = Arc::new(Barrier::new(100));
+    let handles: Vec<_> = (0..100)
+        .map(|i| {
+            let socket = servers[i % 2].socket.clone();
+            let params = page_params(&install, "");
+            let start = start.clone();
+            std::thread::spawn(move || {
+                let mut stream = UnixStream::connect(&socket).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(120)))
+                    .unwrap();
+                start.wait();
+                fastcgi_request(&mut stream, &params).status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(api.calls("credits/history"), 1);
+    assert_eq!(api.calls("pricing/current"), 1);
+}
+
+#[test]
+fn malformed_fastcgi_records_end_their_connection_and_the_binary_keeps_serving() {
+    let api = sample_api(10);
+    let install = Install::new("malformed", &api.url());
+    let server = Server::start(&[]);
+    let junk: Vec<Vec<u8>> = vec![
+        vec![9, 1, 0, 1, 0, 8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0], // wrong version
+        vec![1, 1, 0],                                        // truncated header
+        vec![1, 4, 0, 1, 0xff, 0xff, 0, 0, 1, 2, 3],          // oversized length, then gone
+        vec![1, 99, 0, 0, 0, 0, 0, 0],                        // unknown type
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),        // not FastCGI at all
+    ];
+    for bytes in junk {
+        let mut stream = UnixStream::connect(&server.socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.write_all(&bytes).unwrap();
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+    }
+    // 10,000 parameters and a non-UTF-8 value: the request is answered or refused, cleanly.
+    let mut params = page_params(&install, "");
+    for i in 0..10_000 {
+        params.push(("HTTP_X_FILLER", format!("{i}")));
+    }
+    let answer = server.request(&params);
+    assert!(matches!(answer.status, 200 | 413), "{}", answer.status);
+    assert_eq!(server.get(&install, "").status, 200, "still serving");
+}
+
+#[test]
+fn sigterm_lets_requests_in_flight_finish_removes_the_socket_and_exits_0() {
+    let api = sample_api_with(SampleApiOptions {
+        transactions: 10,
+        delay: Duration::from_millis(800),
+        ..SampleApiOptions::default()
+    });
+    let install = Install::new("sigterm", &api.url());
+    let server = Server::start(&[]);
+    let socket = server.socket.clone();
+    let params = page_params(&install, "");
+    let in_flight = std::thread::spawn(move || {
+        let mut stream = UnixStream::connect(&socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        fastcgi_request(&mut stream, &params)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let socket = server.socket.clone();
+    let status = server.terminate_and_wait();
+    let page = in_flight.join().unwrap();
+    assert_eq!(page.status, 200, "the request in flight finished");
+    assert!(page.text().contains("of 10 transactions"));
+    assert!(status.success(), "{status:?}");
+    assert!(!socket.exists(), "our socket file is removed");
+}
+
+#[test]
+fn sighup_is_harmless() {
+    let api = sample_api(10);
+    let install = Install::new("sighup", &api.url());
+    let server = Server::start(&[]);
+    unsafe {
+        libc::kill(server.child.id() as i32, libc::SIGHUP);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(server.get(&install, "").status, 200);
+}
