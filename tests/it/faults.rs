@@ -368,3 +368,24 @@ fn sighup_is_harmless() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(server.get(&install, "").status, 200);
 }
+
+#[test]
+fn running_out_of_file_descriptors_is_logged_and_survived() {
+    let api = sample_api(10);
+    let install = Install::new("emfile", &api.url());
+    let server = Server::start_with_limit(14, &[]);
+    // More connections than descriptors: accept() fails with EMFILE for some of them.
+    let hogs: Vec<UnixStream> = (0..80)
+        .filter_map(|_| UnixStream::connect(&server.socket).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(hogs);
+    std::thread::sleep(Duration::from_millis(500));
+    let page = server.get(&install, "");
+    assert_eq!(page.status, 200, "serving again once descriptors are free");
+    let log = server.stop();
+    assert!(
+        log.to_lowercase().contains("too many open files"),
+        "the accept error is logged: {log}"
+    );
+}

@@ -136,14 +136,19 @@ impl Server {
 
     /// The server running as another user (a web server's `www-data`, say).
     pub fn start_as(uid: u32, extra: &[&str]) -> Self {
-        Self::launch(extra, &[], Some(uid))
+        Self::launch(extra, &[], Some(uid), None)
     }
 
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
-        Self::launch(extra, env, None)
+        Self::launch(extra, env, None, None)
     }
 
-    fn launch(extra: &[&str], env: &[(&str, &str)], uid: Option<u32>) -> Self {
+    /// The server with at most `files` open file descriptors (RLIMIT_NOFILE).
+    pub fn start_with_limit(files: u64, extra: &[&str]) -> Self {
+        Self::launch(extra, &[], None, Some(files))
+    }
+
+    fn launch(extra: &[&str], env: &[(&str, &str)], uid: Option<u32>, files: Option<u64>) -> Self {
         let dir = TempDir::new("sock");
         if uid.is_some() {
             use std::os::unix::fs::PermissionsExt;
@@ -167,6 +172,23 @@ impl Server {
         if let Some(uid) = uid {
             use std::os::unix::process::CommandExt;
             command.uid(uid);
+        }
+        if let Some(files) = files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: files,
+                        rlim_max: files,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
         }
         let child = command.spawn().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
