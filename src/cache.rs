@@ -189,7 +189,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
             .create_new(true)
             .open(&temp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        // No fsync: the rename alone keeps a killed process from tearing the file, and a
+        // cache torn by a power cut reads as a miss. An fsync of a 2.5 MB history cost a
+        // cold page view more than the license server's own answer time.
         fs::rename(&temp, path)
     })();
     if result.is_err() {
