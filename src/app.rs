@@ -38,6 +38,8 @@ pub struct SiteOptions {
     /// Who may see the page. The command line's default is `php-session`; this struct's
     /// default, for tests and the demo, is no check.
     pub auth: Auth,
+    /// How long a user/info or user/stats answer is reused instead of calling again.
+    pub account_ttl: std::time::Duration,
     pub clock: Clock,
 }
 
@@ -48,6 +50,7 @@ impl Default for SiteOptions {
             templates: None,
             api: ApiClient::default(),
             auth: Auth::None,
+            account_ttl: std::time::Duration::from_secs(30),
             clock: Arc::new(|| chrono::Utc::now().timestamp()),
         }
     }
@@ -62,6 +65,7 @@ pub struct Site {
     configs: ConfigStore,
     memo: HistoryMemo,
     last_good: LastGood,
+    account_ttl: i64,
     clock: Clock,
 }
 
@@ -80,6 +84,7 @@ impl Site {
             configs: ConfigStore::default(),
             memo: HistoryMemo::default(),
             last_good: LastGood::default(),
+            account_ttl: options.account_ttl.as_secs() as i64,
             clock: options.clock,
         })
     }
@@ -256,6 +261,7 @@ impl Page<'_> {
             config: &self.config,
             now: self.now,
             force,
+            account_ttl: self.site.account_ttl,
         }
     }
 
@@ -339,6 +345,7 @@ impl Page<'_> {
             })
             .map_err(ToString::to_string);
         let data = PageData {
+            account_cached: info.from_cache || stats.from_cache,
             info: info.value,
             stats,
             pricing: pricing.map_err(|e| e.to_string()),

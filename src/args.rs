@@ -50,10 +50,13 @@ pub struct Args {
     /// The longest one license API call may take (the PHP page's max_execution_time).
     pub api_timeout: Duration,
     pub api_connect_timeout: Duration,
+    /// How long user/info and user/stats answers are reused (0: call on every view).
+    pub account_cache: Duration,
 }
 
 /// The options that take a value, in `--name` form.
-const VALUE_OPTIONS: [&str; 15] = [
+const VALUE_OPTIONS: [&str; 16] = [
+    "account-cache-seconds",
     "api-timeout",
     "api-connect-timeout",
     "listen",
@@ -96,6 +99,9 @@ Options (each also read from TOKENUSAGE_<NAME>, e.g. TOKENUSAGE_ROOT):
   --templates DIR      templates overriding the embedded ones
   --api-timeout SECONDS          longest license API call (default 30)
   --api-connect-timeout SECONDS  longest connect to the license API (default 10)
+  --account-cache-seconds N      reuse user/info and user/stats answers this long
+                                 (default 30; 0: call on every view; the footer says
+                                 which, and Refresh Data always calls)
 
 Admin check (deny by default):
   --auth MODE          php-session (default), delegate, web-server or none
@@ -190,6 +196,13 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Ar
     if let Some(seconds) = lookup("api-timeout") {
         parsed.api_timeout = seconds_option("api-timeout", &seconds)?;
     }
+    if let Some(seconds) = lookup("account-cache-seconds") {
+        parsed.account_cache = seconds
+            .trim()
+            .parse()
+            .map(Duration::from_secs)
+            .map_err(|_| format!("--account-cache-seconds {seconds:?}: not a number"))?;
+    }
     if let Some(seconds) = lookup("api-connect-timeout") {
         parsed.api_connect_timeout = seconds_option("api-connect-timeout", &seconds)?;
     }
@@ -261,6 +274,7 @@ fn with_command(command: Command) -> Args {
         auth: AuthOptions::default(),
         api_timeout: Duration::from_secs(30),
         api_connect_timeout: Duration::from_secs(10),
+        account_cache: Duration::from_secs(30),
     }
 }
 

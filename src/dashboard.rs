@@ -43,6 +43,8 @@ pub type Part<T> = Result<Sourced<T>, String>;
 /// Everything a dashboard view is built from.
 #[derive(Debug, Clone)]
 pub struct PageData<'a> {
+    /// True when user/info or user/stats was reused rather than fetched for this view.
+    pub account_cached: bool,
     pub info: UserInfo,
     pub stats: Sourced<UserStats>,
     pub pricing: Part<Pricing>,
@@ -215,6 +217,7 @@ pub struct PageLink {
 pub struct FooterView {
     pub api_url: String,
     pub updated: String,
+    pub account_cached: bool,
     pub pricing_cached: bool,
     pub transactions_cached: bool,
 }
@@ -258,6 +261,7 @@ pub fn build_dashboard(data: &PageData<'_>, settings: &ViewSettings<'_>) -> Dash
         footer: FooterView {
             api_url: settings.api_url.to_string(),
             updated: format_unix(settings.now, tz, "%Y-%m-%d %H:%M:%S"),
+            account_cached: data.account_cached,
             pricing_cached: pricing.is_some_and(|p| p.from_cache),
             transactions_cached: data.history.as_ref().is_ok_and(|h| h.from_cache),
         },
@@ -640,6 +644,7 @@ mod tests {
 
     fn data(history: &[Transaction], balance: f64) -> PageData<'_> {
         PageData {
+            account_cached: false,
             info: UserInfo::default(),
             stats: Sourced {
                 value: UserStats {

@@ -21,7 +21,7 @@ use crate::cache::{self, Cached, FetchLock};
 use crate::config::LicenseConfig;
 use crate::dashboard::{Sourced, local_date};
 use crate::install::Installation;
-use crate::last_good::LastGood;
+use crate::last_good::{self, LastGood};
 use crate::license_api::wire::{Pricing, Transaction, UserInfo, UserStats, transactions_array};
 use crate::license_api::{ApiClient, ApiError, Endpoint};
 
@@ -158,6 +158,8 @@ pub struct Gatherer<'a> {
     /// Skip the caches and fetch everything afresh (Refresh Data); fresh answers still
     /// replace the cache files, so nothing is lost if a call fails.
     pub force: bool,
+    /// How long a user/info or user/stats answer is reused, in seconds (0: never).
+    pub account_ttl: i64,
 }
 
 impl Gatherer<'_> {
@@ -173,38 +175,37 @@ impl Gatherer<'_> {
             .then(|| self.fresh_history(&history_path))
             .flatten();
 
+        // user/info and user/stats answered within the last `account_ttl` seconds are
+        // reused, so a view costs no call at all; the footer then says "Cached".
+        let info_recent = (needs.info && use_cache)
+            .then(|| self.account_copy::<UserInfo>(Endpoint::UserInfo, Some(self.account_ttl)))
+            .flatten();
+        let stats_recent = (needs.stats && use_cache)
+            .then(|| self.account_copy::<UserStats>(Endpoint::UserStats, Some(self.account_ttl)))
+            .flatten();
+
         let mut gathered = Gathered::default();
         std::thread::scope(|scope| {
-            let info = needs
-                .info
+            let info = (needs.info && info_recent.is_none())
                 .then(|| scope.spawn(|| self.live::<UserInfo>(Endpoint::UserInfo)));
-            let stats = needs
-                .stats
+            let stats = (needs.stats && stats_recent.is_none())
                 .then(|| scope.spawn(|| self.live::<UserStats>(Endpoint::UserStats)));
             let pricing = (needs.pricing && pricing_cached.is_none())
                 .then(|| scope.spawn(|| self.fetch_pricing()));
             let history = (needs.history && history_cached.is_none())
                 .then(|| scope.spawn(|| self.fetch_history(&history_path)));
 
-            gathered.info = info.map(|call| {
-                settle(&mut gathered, join(call), || {
-                    self.last_good(Endpoint::UserInfo)
-                })
+            gathered.info = resolve(&mut gathered, info_recent, info, || {
+                self.account_copy(Endpoint::UserInfo, None)
             });
-            gathered.stats = stats.map(|call| {
-                settle(&mut gathered, join(call), || {
-                    self.last_good(Endpoint::UserStats)
-                })
+            gathered.stats = resolve(&mut gathered, stats_recent, stats, || {
+                self.account_copy(Endpoint::UserStats, None)
             });
-            gathered.pricing = pricing_cached.map(Ok).or_else(|| {
-                pricing.map(|call| settle(&mut gathered, join(call), || self.stale_pricing()))
+            gathered.pricing = resolve(&mut gathered, pricing_cached, pricing, || {
+                self.stale_pricing()
             });
-            gathered.history = history_cached.map(Ok).or_else(|| {
-                history.map(|call| {
-                    settle(&mut gathered, join(call), || {
-                        self.stale_history(&history_path)
-                    })
-                })
+            gathered.history = resolve(&mut gathered, history_cached, history, || {
+                self.stale_history(&history_path)
             });
         });
         gathered
@@ -270,11 +271,22 @@ impl Gatherer<'_> {
         })
     }
 
-    /// The last good user/info or user/stats answer, when the live call failed.
-    fn last_good<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Option<Sourced<T>> {
-        let cached = self
-            .last_good
-            .recall(&self.install.last_good_file(), endpoint)?;
+    /// The last good user/info or user/stats answer: any age when the live call failed,
+    /// at most `max_age` seconds old when reused instead of calling.
+    fn account_copy<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        max_age: Option<i64>,
+    ) -> Option<Sourced<T>> {
+        let cached = self.last_good.recall(
+            &self.install.last_good_file(),
+            &last_good::fingerprint(&self.config.credentials),
+            endpoint,
+        )?;
+        let age = self.now - cached.timestamp;
+        if max_age.is_some_and(|max| !(0..max).contains(&age)) {
+            return None;
+        }
         Some(Sourced {
             value: serde_json::from_value(cached.value).ok()?,
             fetched_at: cached.timestamp,
@@ -286,8 +298,13 @@ impl Gatherer<'_> {
     fn live<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Fetched<T> {
         let data = self.api.call(&self.config.credentials, endpoint)?;
         let value: T = decode(data.clone())?;
-        self.last_good
-            .remember(&self.install.last_good_file(), endpoint, self.now, &data);
+        self.last_good.remember(
+            &self.install.last_good_file(),
+            &last_good::fingerprint(&self.config.credentials),
+            endpoint,
+            self.now,
+            &data,
+        );
         let sourced = Sourced {
             value,
             fetched_at: self.now,
@@ -346,6 +363,19 @@ impl Gatherer<'_> {
             from_cache: false,
         };
         Ok((sourced, warning))
+    }
+}
+
+/// A part ready without a call, or the call's answer settled; `None` when not needed.
+fn resolve<T>(
+    gathered: &mut Gathered,
+    ready: Option<Sourced<T>>,
+    call: Option<std::thread::ScopedJoinHandle<'_, Fetched<T>>>,
+    fallback: impl FnOnce() -> Option<Sourced<T>>,
+) -> Option<Result<Sourced<T>, ApiError>> {
+    match ready {
+        Some(ready) => Some(Ok(ready)),
+        None => call.map(|call| settle(gathered, join(call), fallback)),
     }
 }
 

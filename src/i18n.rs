@@ -106,6 +106,7 @@ pub const ENGLISH: &[(&str, &str)] = &[
     ("token_usage_not_priced", "n/a"),
     ("token_usage_api", "API"),
     ("token_usage_updated", "Updated"),
+    ("token_usage_account_short", "Account"),
     ("token_usage_pricing_short", "Pricing"),
     ("token_usage_transactions_short", "Transactions"),
     ("token_usage_cached", "Cached"),

@@ -20,8 +20,24 @@ pub const REWRITE_AFTER: i64 = 300;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Record {
+    /// Whose answers these are (see [`fingerprint`]): another license's are not ours.
+    #[serde(default)]
+    owner: String,
     user_info: Option<Cached<Value>>,
     user_stats: Option<Cached<Value>>,
+}
+
+/// Identifies the credentials the answers belong to, without holding the key itself.
+pub fn fingerprint(credentials: &crate::license_api::Credentials) -> String {
+    use md5::{Digest, Md5};
+    let text = format!(
+        "{}\n{}\n{}\n{}",
+        credentials.api_url, credentials.license_key, credentials.domain, credentials.email
+    );
+    Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Record {
@@ -43,11 +59,17 @@ pub struct LastGood {
 impl LastGood {
     /// Remembers a good answer; writes the file when it changed or is getting old. A
     /// write failure only costs the copy on disk.
-    pub fn remember(&self, file: &Path, endpoint: Endpoint, now: i64, data: &Value) {
+    pub fn remember(&self, file: &Path, owner: &str, endpoint: Endpoint, now: i64, data: &Value) {
         let mut records = self.lock();
         let record = records
             .entry(file.to_path_buf())
             .or_insert_with(|| load(file));
+        if record.owner != owner {
+            *record = Record {
+                owner: owner.to_string(),
+                ..Record::default()
+            };
+        }
         let Some(slot) = record.slot(endpoint) else {
             return;
         };
@@ -67,11 +89,14 @@ impl LastGood {
     }
 
     /// The last good answer, from memory or, after a restart, from the file.
-    pub fn recall(&self, file: &Path, endpoint: Endpoint) -> Option<Cached<Value>> {
+    pub fn recall(&self, file: &Path, owner: &str, endpoint: Endpoint) -> Option<Cached<Value>> {
         let mut records = self.lock();
         let record = records
             .entry(file.to_path_buf())
             .or_insert_with(|| load(file));
+        if record.owner != owner {
+            return None;
+        }
         record.slot(endpoint)?.clone()
     }
 
@@ -106,16 +131,26 @@ mod tests {
     #[test]
     fn a_remembered_answer_survives_a_restart() {
         let file = temp_file("restart");
-        LastGood::default().remember(&file, Endpoint::UserStats, 1000, &json!({"balance": 5}));
+        LastGood::default().remember(
+            &file,
+            "me",
+            Endpoint::UserStats,
+            1000,
+            &json!({"balance": 5}),
+        );
         let after_restart = LastGood::default();
         assert_eq!(
-            after_restart.recall(&file, Endpoint::UserStats),
+            after_restart.recall(&file, "me", Endpoint::UserStats),
             Some(Cached {
                 timestamp: 1000,
                 value: json!({"balance": 5})
             })
         );
-        assert_eq!(after_restart.recall(&file, Endpoint::UserInfo), None);
+        assert_eq!(after_restart.recall(&file, "me", Endpoint::UserInfo), None);
+        assert_eq!(
+            after_restart.recall(&file, "another license", Endpoint::UserStats),
+            None
+        );
         std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
     }
 
@@ -123,11 +158,29 @@ mod tests {
     fn an_unchanged_answer_is_not_rewritten_every_view() {
         let file = temp_file("rewrite");
         let store = LastGood::default();
-        store.remember(&file, Endpoint::UserInfo, 1000, &json!({"email": "a"}));
+        store.remember(
+            &file,
+            "me",
+            Endpoint::UserInfo,
+            1000,
+            &json!({"email": "a"}),
+        );
         std::fs::remove_file(&file).unwrap();
-        store.remember(&file, Endpoint::UserInfo, 1010, &json!({"email": "a"}));
+        store.remember(
+            &file,
+            "me",
+            Endpoint::UserInfo,
+            1010,
+            &json!({"email": "a"}),
+        );
         assert!(!file.exists(), "unchanged and recent: no write");
-        store.remember(&file, Endpoint::UserInfo, 1020, &json!({"email": "b"}));
+        store.remember(
+            &file,
+            "me",
+            Endpoint::UserInfo,
+            1020,
+            &json!({"email": "b"}),
+        );
         assert!(file.exists(), "changed: written");
         std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
     }
@@ -136,7 +189,10 @@ mod tests {
     fn a_broken_file_is_an_empty_record() {
         let file = temp_file("broken");
         std::fs::write(&file, "{not json").unwrap();
-        assert_eq!(LastGood::default().recall(&file, Endpoint::UserInfo), None);
+        assert_eq!(
+            LastGood::default().recall(&file, "me", Endpoint::UserInfo),
+            None
+        );
         std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
     }
 }

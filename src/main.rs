@@ -78,6 +78,7 @@ fn site(args: &Args) -> Result<Site, String> {
         templates: args.templates.clone(),
         auth,
         api,
+        account_ttl: args.account_cache,
         ..SiteOptions::default()
     })
     .map_err(|e| e.to_string())

@@ -45,7 +45,7 @@ fn banner(html: &str) -> String {
 fn with_the_api_stopped_mid_run_the_last_good_data_shows_with_a_banner() {
     let api = sample_api(500);
     let install = Install::new("stopped", &api.url());
-    let server = Server::start(&[]);
+    let server = Server::start(&["--account-cache-seconds", "0"]);
     let good = server.get(&install, "").text();
     assert!(good.contains("of 500 transactions"));
     let balance = texts(&good, "#balance dd")[0].clone();
@@ -73,14 +73,14 @@ fn with_the_api_stopped_mid_run_the_last_good_data_shows_with_a_banner() {
         "no false success"
     );
     let footer = texts(&html, ".page-footer span");
-    assert_eq!(footer[2], "Pricing: Cached", "never Live for cached data");
-    assert_eq!(footer[3], "Transactions: Cached");
+    assert_eq!(footer[3], "Pricing: Cached", "never Live for cached data");
+    assert_eq!(footer[4], "Transactions: Cached");
     assert!(html.contains("of 500 transactions"));
     assert_eq!(fs::read(install.pricing_cache()).unwrap(), pricing_before);
 
     // A restart keeps the last good user/info and user/stats (our file beside the caches).
     drop(server);
-    let server = Server::start(&[]);
+    let server = Server::start(&["--account-cache-seconds", "0"]);
     let html = server.get(&install, "").text();
     assert_eq!(texts(&html, "#balance dd")[0], balance);
     assert!(banner(&html).contains("Failed to connect to License API"));
@@ -91,7 +91,7 @@ fn with_the_api_stopped_mid_run_the_last_good_data_shows_with_a_banner() {
 fn http_500_garbage_truncated_json_and_refusals_show_stale_data_in_the_seeds_words() {
     let api = sample_api(50);
     let install = Install::new("bad-answers", &api.url());
-    let server = Server::start(&[]);
+    let server = Server::start(&["--account-cache-seconds", "0"]);
     assert_eq!(server.get(&install, "").status, 200);
     for (fault, message) in [
         (Fault::Status500, "API returned HTTP 500"),
@@ -141,7 +141,14 @@ fn a_60_mb_answer_is_refused_with_a_clear_message() {
 fn a_hanging_api_is_cut_off_at_the_time_limit() {
     let api = sample_api(10);
     let install = Install::new("hang", &api.url());
-    let server = Server::start(&["--api-timeout", "2", "--api-connect-timeout", "1"]);
+    let server = Server::start(&[
+        "--api-timeout",
+        "2",
+        "--api-connect-timeout",
+        "1",
+        "--account-cache-seconds",
+        "0",
+    ]);
     assert_eq!(server.get(&install, "").status, 200);
     api.set_fault(Fault::Hang);
     expire_caches(&install);

@@ -74,7 +74,7 @@ fn a_page_makes_its_four_api_calls_in_parallel() {
         ..SampleApiOptions::default()
     });
     let install = Install::new("parallel", &api.url());
-    let server = Server::start(&[]);
+    let server = Server::start(&["--account-cache-seconds", "0"]);
     assert_eq!(server.get(&install, "").status, 200);
     assert_eq!(
         api.max_in_flight(),

@@ -107,16 +107,44 @@ fn the_dashboard_shows_every_card_of_the_seed() {
     assert_eq!(texts(&html, "table.transactions tbody tr").len(), 300);
     let footer = texts(&html, ".page-footer span");
     assert!(footer[0].starts_with("API: http://127.0.0.1:"));
-    assert_eq!(footer[2], "Pricing: Live");
-    assert_eq!(footer[3], "Transactions: Live");
+    assert_eq!(footer[2], "Account: Live");
+    assert_eq!(footer[3], "Pricing: Live");
+    assert_eq!(footer[4], "Transactions: Live");
 
     // The second view reads both caches.
     let again = server.get(&install, "").text();
     let footer = texts(&again, ".page-footer span");
-    assert_eq!(footer[2], "Pricing: Cached");
-    assert_eq!(footer[3], "Transactions: Cached");
+    assert_eq!(
+        footer[2], "Account: Cached",
+        "user/info and stats reused, and said so"
+    );
+    assert_eq!(footer[3], "Pricing: Cached");
+    assert_eq!(footer[4], "Transactions: Cached");
     assert_eq!(api.calls("credits/history"), 1);
     assert_eq!(api.calls("pricing/current"), 1);
+    assert_eq!(api.calls("user/info"), 1);
+}
+
+#[test]
+fn account_answers_are_reused_only_as_configured_and_refresh_always_calls() {
+    let api = sample_api(10);
+    let install = Install::new("account-ttl", &api.url());
+    let server = Server::start(&["--account-cache-seconds", "0"]);
+    server.get(&install, "");
+    let html = server.get(&install, "").text();
+    assert_eq!(texts(&html, ".page-footer span")[2], "Account: Live");
+    assert_eq!(api.calls("user/stats"), 2);
+
+    let server = Server::start(&[]);
+    server.get(&install, "");
+    let calls = api.calls("user/stats");
+    let html = server.click(&install, "refresh_data").text();
+    assert_eq!(
+        api.calls("user/stats"),
+        calls + 1,
+        "Refresh Data bypasses the reuse"
+    );
+    assert_eq!(texts(&html, ".page-footer span")[2], "Account: Live");
 }
 
 #[test]
@@ -291,7 +319,7 @@ fn refresh_data_fetches_afresh_in_both_spellings() {
         assert_eq!(api.calls("credits/history"), 2 + i);
         assert_eq!(api.calls("pricing/current"), 2 + i);
         let footer = texts(&html, ".page-footer span");
-        assert_eq!(footer[3], "Transactions: Live");
+        assert_eq!(footer[4], "Transactions: Live");
     }
     let page = server.get(&install, "");
     let token = csrf_cookie(&page)
@@ -323,7 +351,7 @@ fn update_pricing_deletes_the_pricing_cache() {
             texts(&html, ".notice-success"),
             ["Pricing cache cleared. Latest prices will be fetched."]
         );
-        assert_eq!(texts(&html, ".page-footer span")[2], "Pricing: Live");
+        assert_eq!(texts(&html, ".page-footer span")[3], "Pricing: Live");
     }
     assert_eq!(api.calls("pricing/current"), 3);
 }
@@ -677,8 +705,8 @@ fn cache_files_written_by_the_php_page_are_used_as_they_are() {
         ["Nov 21, 07:30 purchase +$25.0000 0 0 Credit purchase - order #77 / PHP"]
     );
     let footer = texts(&html, ".page-footer span");
-    assert_eq!(footer[2], "Pricing: Cached");
-    assert_eq!(footer[3], "Transactions: Cached");
+    assert_eq!(footer[3], "Pricing: Cached");
+    assert_eq!(footer[4], "Transactions: Cached");
     assert_eq!(api.calls("credits/history"), 0);
     assert_eq!(api.calls("pricing/current"), 0);
 }

@@ -49,7 +49,7 @@ fn assert_inert(html: &str) {
 fn hostile_text_in_every_field_reaches_the_page_escaped() {
     let api = hostile_api(400);
     let install = Install::new("xss", &api.url());
-    let server = Server::start(&[]);
+    let server = Server::start(&["--account-cache-seconds", "0"]);
     let page = server.get(&install, "");
     assert_eq!(page.status, 200);
     let html = page.text();
