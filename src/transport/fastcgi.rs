@@ -607,12 +607,10 @@ impl Connection<'_> {
 
     /// Writes the response as STDOUT records, the empty STDOUT, then END_REQUEST.
     fn send_response(&mut self, id: u16, response: &Response) -> Result<Flow, ConnError> {
-        let mut cgi = Vec::new();
-        response.write_cgi(&mut cgi)?;
-        let mut out = Vec::with_capacity(cgi.len() + cgi.len() / 8192 + 32);
-        codec::encode_stream(&mut out, RecordType::Stdout, id, &cgi);
-        codec::encode_end_request(&mut out, id, 0, ProtocolStatus::RequestComplete);
-        self.send(&out)
+        let mut records = StdoutRecords::new(&mut self.stream, id);
+        response.write_cgi(&mut records)?;
+        records.finish()?;
+        Ok(Flow::Continue)
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<Flow, ConnError> {
@@ -693,6 +691,61 @@ impl Read for Stream {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
         }
+    }
+}
+
+/// Writes a response as STDOUT records while it is produced, holding at most one
+/// record's content: a 1.5 MB CSV is not copied whole, twice, per request in flight.
+struct StdoutRecords<'a, W: Write> {
+    out: &'a mut W,
+    id: u16,
+    content: Vec<u8>,
+    frame: Vec<u8>,
+}
+
+impl<'a, W: Write> StdoutRecords<'a, W> {
+    fn new(out: &'a mut W, id: u16) -> Self {
+        StdoutRecords {
+            out,
+            id,
+            content: Vec::with_capacity(codec::MAX_CONTENT_LEN),
+            frame: Vec::with_capacity(codec::MAX_CONTENT_LEN + 16),
+        }
+    }
+
+    fn send_record(&mut self) -> io::Result<()> {
+        self.frame.clear();
+        codec::encode_record(&mut self.frame, RecordType::Stdout, self.id, &self.content);
+        self.content.clear();
+        self.out.write_all(&self.frame)
+    }
+
+    /// Sends what is left, the empty STDOUT that ends the stream, and END_REQUEST.
+    fn finish(mut self) -> io::Result<()> {
+        if !self.content.is_empty() {
+            self.send_record()?;
+        }
+        self.frame.clear();
+        codec::encode_stream(&mut self.frame, RecordType::Stdout, self.id, &[]);
+        codec::encode_end_request(&mut self.frame, self.id, 0, ProtocolStatus::RequestComplete);
+        self.out.write_all(&self.frame)?;
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Write for StdoutRecords<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = codec::MAX_CONTENT_LEN - self.content.len();
+        let taken = room.min(data.len());
+        self.content.extend_from_slice(&data[..taken]);
+        if self.content.len() == codec::MAX_CONTENT_LEN {
+            self.send_record()?;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
