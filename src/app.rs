@@ -40,6 +40,8 @@ pub struct SiteOptions {
     pub auth: Auth,
     /// How long a user/info or user/stats answer is reused instead of calling again.
     pub account_ttl: std::time::Duration,
+    /// Bytes of parsed histories kept in memory across installations.
+    pub memo_budget: usize,
     pub clock: Clock,
 }
 
@@ -51,6 +53,7 @@ impl Default for SiteOptions {
             api: ApiClient::default(),
             auth: Auth::None,
             account_ttl: std::time::Duration::from_secs(30),
+            memo_budget: crate::fetch::DEFAULT_MEMO_BUDGET,
             clock: Arc::new(|| chrono::Utc::now().timestamp()),
         }
     }
@@ -82,7 +85,7 @@ impl Site {
             api: options.api,
             auth: options.auth,
             configs: ConfigStore::default(),
-            memo: HistoryMemo::default(),
+            memo: HistoryMemo::with_budget(options.memo_budget),
             last_good: LastGood::default(),
             account_ttl: options.account_ttl.as_secs() as i64,
             clock: options.clock,

@@ -52,10 +52,13 @@ pub struct Args {
     pub api_connect_timeout: Duration,
     /// How long user/info and user/stats answers are reused (0: call on every view).
     pub account_cache: Duration,
+    /// Megabytes of parsed histories kept in memory across installations.
+    pub memory_budget_mb: usize,
 }
 
 /// The options that take a value, in `--name` form.
-const VALUE_OPTIONS: [&str; 16] = [
+const VALUE_OPTIONS: [&str; 17] = [
+    "memory-budget-mb",
     "account-cache-seconds",
     "api-timeout",
     "api-connect-timeout",
@@ -99,6 +102,8 @@ Options (each also read from TOKENUSAGE_<NAME>, e.g. TOKENUSAGE_ROOT):
   --templates DIR      templates overriding the embedded ones
   --api-timeout SECONDS          longest license API call (default 30)
   --api-connect-timeout SECONDS  longest connect to the license API (default 10)
+  --memory-budget-mb N           parsed histories kept in memory, all installations
+                                 together (default 64; least recently used go first)
   --account-cache-seconds N      reuse user/info and user/stats answers this long
                                  (default 30; 0: call on every view; the footer says
                                  which, and Refresh Data always calls)
@@ -196,6 +201,14 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Ar
     if let Some(seconds) = lookup("api-timeout") {
         parsed.api_timeout = seconds_option("api-timeout", &seconds)?;
     }
+    if let Some(mb) = lookup("memory-budget-mb") {
+        parsed.memory_budget_mb = mb
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n <= 65_536)
+            .ok_or_else(|| format!("--memory-budget-mb {mb:?}: not a number of megabytes"))?;
+    }
     if let Some(seconds) = lookup("account-cache-seconds") {
         parsed.account_cache = seconds
             .trim()
@@ -275,6 +288,7 @@ fn with_command(command: Command) -> Args {
         api_timeout: Duration::from_secs(30),
         api_connect_timeout: Duration::from_secs(10),
         account_cache: Duration::from_secs(30),
+        memory_budget_mb: 64,
     }
 }
 

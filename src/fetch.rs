@@ -95,22 +95,65 @@ fn stamp(path: &Path) -> Option<FileStamp> {
     })
 }
 
-/// Parsed transaction cache files by path, valid while the file's stamp is unchanged.
-#[derive(Debug, Default)]
+/// Parsed transaction cache files by path, valid while the file's stamp is unchanged,
+/// within a memory budget across installations (least recently used go first).
+#[derive(Debug)]
 pub struct HistoryMemo {
-    entries: Mutex<HashMap<PathBuf, (FileStamp, i64, History)>>,
+    budget: usize,
+    state: Mutex<MemoState>,
+}
+
+#[derive(Debug, Default)]
+struct MemoState {
+    entries: HashMap<PathBuf, MemoEntry>,
+    /// Estimated bytes held by all entries.
+    total: usize,
+    /// Counts uses, to find the least recently used entry.
+    tick: u64,
+}
+
+#[derive(Debug)]
+struct MemoEntry {
+    stamp: FileStamp,
+    timestamp: i64,
+    history: History,
+    bytes: usize,
+    last_used: u64,
+}
+
+/// The default memory budget of parsed histories: about twenty 10,000-entry histories.
+pub const DEFAULT_MEMO_BUDGET: usize = 64 * 1024 * 1024;
+
+impl Default for HistoryMemo {
+    fn default() -> Self {
+        Self::with_budget(DEFAULT_MEMO_BUDGET)
+    }
 }
 
 impl HistoryMemo {
+    /// A memo holding at most about `budget` bytes of parsed transactions.
+    pub fn with_budget(budget: usize) -> Self {
+        HistoryMemo {
+            budget,
+            state: Mutex::new(MemoState::default()),
+        }
+    }
+
     /// The cache file's transactions and timestamp, parsed at most once per version.
     pub fn read(&self, path: &Path) -> Option<Cached<History>> {
         let current = stamp(path)?;
-        if let Some((known, timestamp, history)) = self.lock().get(path) {
-            if *known == current {
-                return Some(Cached {
-                    timestamp: *timestamp,
-                    value: history.clone(),
-                });
+        {
+            let mut state = self.lock();
+            state.tick += 1;
+            let tick = state.tick;
+            if let Some(entry) = state.entries.get_mut(path) {
+                if entry.stamp == current {
+                    entry.last_used = tick;
+                    return Some(Cached {
+                        timestamp: entry.timestamp,
+                        value: entry.history.clone(),
+                    });
+                }
             }
         }
         let mut parsed = cache::read_transactions(path)?;
@@ -118,10 +161,7 @@ impl HistoryMemo {
         let history = Arc::new(parsed.value);
         // Stat again: the file may have been replaced while we parsed it.
         if stamp(path) == Some(current) {
-            self.lock().insert(
-                path.to_path_buf(),
-                (current, parsed.timestamp, history.clone()),
-            );
+            self.insert(path, current, parsed.timestamp, &history);
         }
         Some(Cached {
             timestamp: parsed.timestamp,
@@ -132,19 +172,74 @@ impl HistoryMemo {
     /// Remembers what we just wrote, so the next view does not parse it again.
     fn remember(&self, path: &Path, timestamp: i64, history: &History) {
         if let Some(current) = stamp(path) {
-            self.lock()
-                .insert(path.to_path_buf(), (current, timestamp, history.clone()));
+            self.insert(path, current, timestamp, history);
         }
+    }
+
+    fn insert(&self, path: &Path, stamp: FileStamp, timestamp: i64, history: &History) {
+        let bytes = history_bytes(history);
+        let mut state = self.lock();
+        if let Some(old) = state.entries.remove(path) {
+            state.total -= old.bytes;
+        }
+        if bytes > self.budget {
+            return;
+        }
+        state.tick += 1;
+        let entry = MemoEntry {
+            stamp,
+            timestamp,
+            history: history.clone(),
+            bytes,
+            last_used: state.tick,
+        };
+        state.entries.insert(path.to_path_buf(), entry);
+        state.total += bytes;
+        while state.total > self.budget {
+            let Some(oldest) = state
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(p, _)| p.clone())
+            else {
+                break;
+            };
+            if let Some(evicted) = state.entries.remove(&oldest) {
+                state.total -= evicted.bytes;
+            }
+        }
+    }
+
+    /// Estimated bytes held now.
+    pub fn held_bytes(&self) -> usize {
+        self.lock().total
     }
 
     /// Forgets everything (after Clear Cache or Refresh Data).
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut state = self.lock();
+        state.entries.clear();
+        state.total = 0;
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, (FileStamp, i64, History)>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemoState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// What a parsed history costs in memory: the entries and their text.
+fn history_bytes(history: &[Transaction]) -> usize {
+    history
+        .iter()
+        .map(|t| {
+            std::mem::size_of::<Transaction>()
+                + t.id.capacity()
+                + t.created_at.capacity()
+                + t.transaction_type.capacity()
+                + t.service_type.capacity()
+                + t.description.capacity()
+        })
+        .sum()
 }
 
 /// Everything a gathering needs to know.
@@ -423,4 +518,68 @@ fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Fetched<T>>) -> Fetched<T> 
 fn cache_warning(path: &Path, error: &std::io::Error) -> String {
     let folder = path.parent().unwrap_or(path);
     format!("Could not write the cache in {}: {error}", folder.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history_file(dir: &Path, name: &str, entries: usize) -> PathBuf {
+        let path = dir.join(name);
+        let transactions: Vec<Value> = (0..entries)
+            .map(|i| {
+                serde_json::json!({"id": i, "created_at": "2026-11-20 10:04:11",
+                    "transaction_type": "usage", "service_type": "image_search via openai",
+                    "amount": "-0.0125", "tokens_used": 1834, "images_processed": 1,
+                    "description": "AI image selection via openai (gpt-4o-mini) for gallery 5512"})
+            })
+            .collect();
+        cache::write_transactions(&path, 1, "example.com", &transactions).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_memo_stays_within_its_budget_and_keeps_the_recently_used() {
+        let dir = std::env::temp_dir().join(format!(
+            "tokenusage-memo-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let files: Vec<PathBuf> = (0..5)
+            .map(|i| history_file(&dir, &format!("h{i}.json"), 1000))
+            .collect();
+        let one = {
+            let memo = HistoryMemo::default();
+            memo.read(&files[0]).unwrap();
+            memo.held_bytes()
+        };
+        let memo = HistoryMemo::with_budget(one * 2 + one / 2);
+        for file in &files {
+            assert_eq!(memo.read(file).unwrap().value.len(), 1000);
+            // The first file is read often, so it stays.
+            memo.read(&files[0]).unwrap();
+            assert!(memo.held_bytes() <= one * 2 + one / 2);
+        }
+        let state = memo.lock();
+        assert_eq!(state.entries.len(), 2);
+        assert!(state.entries.contains_key(&files[0]));
+        assert!(state.entries.contains_key(&files[4]));
+        drop(state);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_changed_file_is_parsed_again() {
+        let dir = std::env::temp_dir().join(format!(
+            "tokenusage-memo-change-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let path = history_file(&dir, "h.json", 10);
+        let memo = HistoryMemo::default();
+        assert_eq!(memo.read(&path).unwrap().value.len(), 10);
+        history_file(&dir, "h.json", 12);
+        assert_eq!(memo.read(&path).unwrap().value.len(), 12);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -79,6 +79,7 @@ fn site(args: &Args) -> Result<Site, String> {
         auth,
         api,
         account_ttl: args.account_cache,
+        memo_budget: args.memory_budget_mb * 1024 * 1024,
         ..SiteOptions::default()
     })
     .map_err(|e| e.to_string())
