@@ -391,6 +391,17 @@ impl Gatherer<'_> {
 
     /// A live user/info or user/stats call, remembered as the last good answer.
     fn live<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Fetched<T> {
+        // With answers reused, one request calls when the reuse runs out and the others
+        // wait for its answer instead of all calling at once.
+        let _lock = (self.account_ttl > 0 && !self.force).then(|| {
+            FetchLock::acquire(&self.install.account_lock(endpoint), self.lock_wait())
+        });
+        if let Some(recent) = (self.account_ttl > 0 && !self.force)
+            .then(|| self.account_copy(endpoint, Some(self.account_ttl)))
+            .flatten()
+        {
+            return Ok((recent, None));
+        }
         let data = self.api.call(&self.config.credentials, endpoint)?;
         let value: T = decode(data.clone())?;
         self.last_good.remember(

@@ -62,6 +62,12 @@ impl Installation {
         self.dat().join(".tokenusage_pricing.lock")
     }
 
+    /// The lock a request holds while it calls user/info or user/stats.
+    pub fn account_lock(&self, endpoint: crate::license_api::Endpoint) -> PathBuf {
+        let name = endpoint.name().replace('/', "_");
+        self.dat().join(format!(".tokenusage_{name}.lock"))
+    }
+
     /// The lock a request holds while it fetches the history.
     pub fn history_lock(&self) -> PathBuf {
         self.dat().join(".tokenusage_history.lock")

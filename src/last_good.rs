@@ -25,6 +25,9 @@ struct Record {
     owner: String,
     user_info: Option<Cached<Value>>,
     user_stats: Option<Cached<Value>>,
+    /// When this process last wrote the file (0: not yet).
+    #[serde(skip)]
+    written_at: i64,
 }
 
 /// Identifies the credentials the answers belong to, without holding the key itself.
@@ -73,18 +76,18 @@ impl LastGood {
         let Some(slot) = record.slot(endpoint) else {
             return;
         };
-        let unchanged = slot
-            .as_ref()
-            .is_some_and(|old| old.value == *data && now - old.timestamp < REWRITE_AFTER);
-        if unchanged {
-            return;
-        }
+        let changed = slot.as_ref().is_none_or(|old| old.value != *data);
+        // The time is always updated (it says how fresh the answer is); the file is
+        // rewritten only when an answer changed or the copy on disk is getting old.
         *slot = Some(Cached {
             timestamp: now,
             value: data.clone(),
         });
-        if let Ok(bytes) = serde_json::to_vec(&*record) {
-            let _ = cache::write_atomically(file, &bytes);
+        if changed || now - record.written_at >= REWRITE_AFTER {
+            record.written_at = now;
+            if let Ok(bytes) = serde_json::to_vec(&*record) {
+                let _ = cache::write_atomically(file, &bytes);
+            }
         }
     }
 

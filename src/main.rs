@@ -49,10 +49,14 @@ fn run(args: Args) -> Result<(), String> {
             demo::run(&root, &args.demo_listen, args.demo_transactions)
         }
         Command::Cgi => serve_cgi(&args),
-        Command::Fcgi => serve_fastcgi(&args, listener(&args)?),
+        Command::Fcgi => {
+            // Handlers first: a signal that arrives once the socket exists must find them.
+            let shutdown = signals::shutdown_flag();
+            serve_fastcgi(&args, listener(&args)?, shutdown)
+        }
         Command::Auto if std::env::var_os("GATEWAY_INTERFACE").is_some() => serve_cgi(&args),
         Command::Auto => match listener(&args) {
-            Ok(listener) => serve_fastcgi(&args, listener),
+            Ok(listener) => serve_fastcgi(&args, listener, signals::shutdown_flag()),
             Err(_) => Err(format!(
                 "no FastCGI socket on fd 0 and no CGI environment: use `tokenusage fcgi --listen ...`\n\n{}",
                 args::USAGE
@@ -121,9 +125,12 @@ fn listener(args: &Args) -> Result<fastcgi::Listener, String> {
     }
 }
 
-fn serve_fastcgi(args: &Args, listener: fastcgi::Listener) -> Result<(), String> {
+fn serve_fastcgi(
+    args: &Args,
+    listener: fastcgi::Listener,
+    shutdown: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(), String> {
     let site = Arc::new(site(args)?);
-    let shutdown = signals::shutdown_flag();
     let options = fastcgi::ServerOptions {
         workers: args.workers,
         ..fastcgi::ServerOptions::default()

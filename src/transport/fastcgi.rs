@@ -229,9 +229,32 @@ pub fn serve(
         }
     }
     let result = accept_loop(&listener, &sender, &shared.shutdown);
+    // Stop new arrivals, then serve the connections already waiting in the backlog:
+    // dropping them would make the web server answer 502.
+    remove_socket_file(&listener);
+    drain_backlog(&listener, &sender);
     drop(sender);
     finish(listener, threads);
     result
+}
+
+/// Hands the connections already accepted by the kernel to the workers, until the
+/// backlog is empty or the drain deadline passes.
+fn drain_backlog(listener: &Listener, sender: &SyncSender<Stream>) {
+    let deadline = Instant::now() + DRAIN_DEADLINE;
+    while let Ok(stream) = listener.accept() {
+        let mut stream = stream;
+        loop {
+            match sender.try_send(stream) {
+                Ok(()) => break,
+                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                    stream = back;
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 /// What every worker needs.
@@ -273,15 +296,23 @@ fn accept_loop(
 /// Queues a connection for the workers, waiting while the queue is full.
 fn hand_over(stream: Stream, sender: &SyncSender<Stream>, shutdown: &AtomicBool) -> io::Result<()> {
     let mut stream = stream;
+    let mut give_up_at = None;
     loop {
         match sender.try_send(stream) {
             Ok(()) => return Ok(()),
-            Err(TrySendError::Full(back)) if !shutdown.load(Ordering::SeqCst) => {
+            Err(TrySendError::Full(back)) => {
+                // Shutting down: still serve this accepted connection (dropping it makes
+                // the web server answer 502), within the drain deadline.
+                if shutdown.load(Ordering::SeqCst) {
+                    let deadline =
+                        *give_up_at.get_or_insert_with(|| Instant::now() + DRAIN_DEADLINE);
+                    if Instant::now() >= deadline {
+                        return Ok(());
+                    }
+                }
                 stream = back;
                 thread::sleep(Duration::from_millis(5));
             }
-            // Shutting down: the connection is closed unserved, before any request began.
-            Err(TrySendError::Full(_)) => return Ok(()),
             Err(TrySendError::Disconnected(_)) => {
                 return Err(io::Error::other("all FastCGI workers have stopped"));
             }
@@ -318,19 +349,26 @@ fn is_transient(err: &io::Error) -> bool {
 }
 
 /// Closes the listener, removes its socket file, and waits for the workers (bounded).
-fn finish(listener: Listener, threads: Vec<JoinHandle<()>>) {
+/// Removes the socket file `bind` created (an inherited one is not ours).
+fn remove_socket_file(listener: &Listener) {
     if let Listener::Unix {
         created: Some(path),
         ..
-    } = &listener
+    } = listener
     {
-        if let Err(err) = fs::remove_file(path) {
-            eprintln!(
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => eprintln!(
                 "tokenusage: fastcgi: cannot remove {}: {err}",
                 path.display()
-            );
+            ),
         }
     }
+}
+
+fn finish(listener: Listener, threads: Vec<JoinHandle<()>>) {
+    remove_socket_file(&listener);
     drop(listener);
     let deadline = Instant::now() + DRAIN_DEADLINE;
     for thread in threads {
@@ -372,6 +410,8 @@ fn serve_connection(stream: Stream, shared: &Shared) {
         decoder: Decoder::new(),
         active: None,
         shared,
+        opened: Instant::now(),
+        served: false,
     };
     match conn.run() {
         Ok(()) => {}
@@ -431,7 +471,15 @@ struct Connection<'a> {
     decoder: Decoder,
     active: Option<Active>,
     shared: &'a Shared,
+    /// When the connection was taken up: a new one gets a moment to send its first
+    /// request even during shutdown.
+    opened: Instant,
+    /// True once a request was answered: only then is "between requests" idle.
+    served: bool,
 }
+
+/// How long a connection accepted just before shutdown may take to send its request.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(2);
 
 impl Connection<'_> {
     fn run(&mut self) -> Result<(), ConnError> {
@@ -453,7 +501,9 @@ impl Connection<'_> {
         let mut chunk = [0u8; 16 * 1024];
         let started = Instant::now();
         loop {
-            let idle = self.active.is_none() && self.decoder.is_empty();
+            let between_requests = self.active.is_none() && self.decoder.is_empty();
+            let idle =
+                between_requests && (self.served || self.opened.elapsed() >= FIRST_REQUEST_GRACE);
             if idle && self.shared.shutdown.load(Ordering::SeqCst) {
                 return Ok(false);
             }
@@ -590,6 +640,7 @@ impl Connection<'_> {
         self.active = None;
         let response = self.call_handler(&request);
         self.send_response(id, &response)?;
+        self.served = true;
         Ok(if keep_conn {
             Flow::Continue
         } else {

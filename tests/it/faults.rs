@@ -396,3 +396,35 @@ fn running_out_of_file_descriptors_is_logged_and_survived() {
         "the accept error is logged: {log}"
     );
 }
+
+#[test]
+fn sigterm_under_load_answers_every_connection_already_accepted() {
+    let api = sample_api_with(SampleApiOptions {
+        transactions: 10,
+        delay: Duration::from_millis(400),
+        ..SampleApiOptions::default()
+    });
+    let install = Install::new("sigterm-load", &api.url());
+    let server = Server::start(&["--workers", "4", "--account-cache-seconds", "0"]);
+    // Connected before SIGTERM: some are being served, the rest wait for a worker.
+    let streams: Vec<UnixStream> = (0..24)
+        .map(|_| UnixStream::connect(&server.socket).unwrap())
+        .collect();
+    let handles: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            let params = page_params(&install, "");
+            std::thread::spawn(move || {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                fastcgi_request(&mut stream, &params).status
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(150));
+    let status = server.terminate_and_wait();
+    let answers: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(answers, vec![200; 24], "no connection dropped unanswered");
+    assert!(status.success());
+}
