@@ -97,8 +97,19 @@ pub fn write_transactions(
     domain: &str,
     transactions: &[Value],
 ) -> io::Result<()> {
-    let body = json!({"timestamp": now, "domain": domain, "transactions": transactions});
-    write_atomically(path, body.to_string().as_bytes())
+    let raw = serde_json::to_string(transactions).map_err(io::Error::other)?;
+    write_transactions_raw(path, now, domain, &raw)
+}
+
+/// Writes a transaction cache file around the transactions' JSON text as received.
+pub fn write_transactions_raw(path: &Path, now: i64, domain: &str, raw: &str) -> io::Result<()> {
+    let domain = serde_json::to_string(domain).map_err(io::Error::other)?;
+    let mut body = Vec::with_capacity(raw.len() + domain.len() + 64);
+    write!(
+        body,
+        r#"{{"timestamp":{now},"domain":{domain},"transactions":{raw}}}"#
+    )?;
+    write_atomically(path, &body)
 }
 
 /// The newest transaction cache file of a domain other than `today`'s: yesterday's file

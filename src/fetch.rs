@@ -22,7 +22,7 @@ use crate::config::LicenseConfig;
 use crate::dashboard::{Sourced, local_date};
 use crate::install::Installation;
 use crate::last_good::{self, LastGood};
-use crate::license_api::wire::{Pricing, Transaction, UserInfo, UserStats, transactions_array};
+use crate::license_api::wire::{Pricing, Transaction, UserInfo, UserStats};
 use crate::license_api::{ApiClient, ApiError, Endpoint};
 
 /// The parsed history shared between requests.
@@ -393,9 +393,8 @@ impl Gatherer<'_> {
     fn live<T: DeserializeOwned>(&self, endpoint: Endpoint) -> Fetched<T> {
         // With answers reused, one request calls when the reuse runs out and the others
         // wait for its answer instead of all calling at once.
-        let _lock = (self.account_ttl > 0 && !self.force).then(|| {
-            FetchLock::acquire(&self.install.account_lock(endpoint), self.lock_wait())
-        });
+        let _lock = (self.account_ttl > 0 && !self.force)
+            .then(|| FetchLock::acquire(&self.install.account_lock(endpoint), self.lock_wait()));
         if let Some(recent) = (self.account_ttl > 0 && !self.force)
             .then(|| self.account_copy(endpoint, Some(self.account_ttl)))
             .flatten()
@@ -449,20 +448,21 @@ impl Gatherer<'_> {
         if let Some(fresh) = self.fresh_history(path).filter(|_| !self.force) {
             return Ok((fresh, None));
         }
-        let data = self.api.call(&self.config.credentials, Endpoint::History)?;
-        let raw = transactions_array(&data)
-            .ok_or_else(|| ApiError::Format("no transactions array".into()))?;
-        let raw = &raw[..raw.len().min(MAX_TRANSACTIONS)];
-        let history: Vec<Transaction> = decode(Value::Array(raw.to_vec()))?;
-        let history = Arc::new(history);
-        let warning =
-            match cache::write_transactions(path, self.now, &self.config.credentials.domain, raw) {
-                Ok(()) => {
-                    self.memo.remember(path, self.now, &history);
-                    None
-                }
-                Err(e) => Some(cache_warning(path, &e)),
-            };
+        let mut answer = self.api.call_history(&self.config.credentials)?;
+        if answer.transactions.len() > MAX_TRANSACTIONS {
+            answer.transactions.truncate(MAX_TRANSACTIONS);
+            answer.raw = serde_json::to_string(&answer.transactions)
+                .map_err(|e| ApiError::Format(e.to_string()))?;
+        }
+        let history = Arc::new(answer.transactions);
+        let domain = &self.config.credentials.domain;
+        let warning = match cache::write_transactions_raw(path, self.now, domain, &answer.raw) {
+            Ok(()) => {
+                self.memo.remember(path, self.now, &history);
+                None
+            }
+            Err(e) => Some(cache_warning(path, &e)),
+        };
         let sourced = Sourced {
             value: history,
             fetched_at: self.now,

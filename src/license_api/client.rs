@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde_json::Value;
 use ureq::Agent;
 
-use super::wire::{EnvelopeError, unwrap_envelope};
+use super::wire::{
+    EnvelopeError, HistoryAnswer, Transaction, history_fast, transactions_array, unwrap_envelope,
+};
 
 /// The public license server, used when the config names no `api_url`.
 pub const DEFAULT_API_URL: &str = "https://comusthumbz.com/projects/api.php";
@@ -153,6 +155,24 @@ impl ApiClient {
     pub fn call(&self, credentials: &Credentials, endpoint: Endpoint) -> Result<Value, ApiError> {
         let raw = self.call_raw(credentials, endpoint)?;
         decode(&raw)
+    }
+
+    /// Calls `credits/history`: the common envelope is decoded in one pass, anything
+    /// else leniently.
+    pub fn call_history(&self, credentials: &Credentials) -> Result<HistoryAnswer, ApiError> {
+        let raw = self.call_raw(credentials, Endpoint::History)?;
+        if raw.status == 200 {
+            if let Some(answer) = history_fast(&raw.body) {
+                return Ok(answer);
+            }
+        }
+        let data = decode(&raw)?;
+        let list = transactions_array(&data)
+            .ok_or_else(|| ApiError::Format("no transactions array".into()))?;
+        let transactions: Vec<Transaction> = serde_json::from_value(Value::Array(list.clone()))
+            .map_err(|e| ApiError::Format(e.to_string()))?;
+        let raw = serde_json::to_string(list).map_err(|e| ApiError::Format(e.to_string()))?;
+        Ok(HistoryAnswer { transactions, raw })
     }
 
     /// Calls an endpoint and returns the status and body as received.

@@ -193,6 +193,41 @@ pub enum EnvelopeError {
     WrongShape,
 }
 
+/// A `credits/history` answer: the transactions, and their JSON text as the server sent
+/// it (written to the cache file unchanged).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryAnswer {
+    pub transactions: Vec<Transaction>,
+    pub raw: String,
+}
+
+/// The common shape, `{"success": true, "data": {"transactions": [...]}}`, decoded in one
+/// pass without building a JSON tree; `None` for anything else (the caller then takes the
+/// lenient path, which also finds the error message).
+pub fn history_fast(body: &str) -> Option<HistoryAnswer> {
+    use serde_json::value::RawValue;
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        success: bool,
+        #[serde(borrow)]
+        data: Data<'a>,
+    }
+    #[derive(Deserialize)]
+    struct Data<'a> {
+        #[serde(borrow)]
+        transactions: &'a RawValue,
+    }
+    let envelope: Envelope<'_> = serde_json::from_str(body).ok()?;
+    if !envelope.success {
+        return None;
+    }
+    let raw = envelope.data.transactions.get();
+    Some(HistoryAnswer {
+        transactions: serde_json::from_str(raw).ok()?,
+        raw: raw.to_string(),
+    })
+}
+
 /// The `transactions` array of `credits/history` data, kept raw for the cache file.
 pub fn transactions_array(data: &Value) -> Option<&Vec<Value>> {
     match data.get("transactions") {
@@ -251,6 +286,16 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(refund.signed_amount(), 0.5);
+    }
+
+    #[test]
+    fn the_fast_history_path_keeps_the_servers_text() {
+        let body = r#"{"success":true,"data":{"transactions":[{"id":1,"amount":"-0.5","x":[1]}],"total":1}}"#;
+        let answer = history_fast(body).unwrap();
+        assert_eq!(answer.transactions[0].amount, -0.5);
+        assert_eq!(answer.raw, r#"[{"id":1,"amount":"-0.5","x":[1]}]"#);
+        assert_eq!(history_fast(r#"{"success":false,"error":"x"}"#), None);
+        assert_eq!(history_fast(r#"{"transactions":[]}"#), None);
     }
 
     #[test]
