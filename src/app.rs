@@ -68,8 +68,35 @@ pub struct Site {
     configs: ConfigStore,
     memo: HistoryMemo,
     last_good: LastGood,
+    csv: CsvMemo,
     account_ttl: i64,
     clock: Clock,
+}
+
+/// The CSV of the most recently downloaded histories: it depends only on the history, so
+/// a second download of an unchanged history costs a copy, not a conversion.
+#[derive(Default)]
+struct CsvMemo(std::sync::Mutex<Vec<(crate::fetch::History, Arc<Vec<u8>>)>>);
+
+/// Histories whose CSV is kept (about 1.1 MB each for 10,000 transactions).
+const CSV_MEMO_ENTRIES: usize = 4;
+
+impl CsvMemo {
+    fn get_or_make(&self, history: &crate::fetch::History) -> std::io::Result<Arc<Vec<u8>>> {
+        let lock = || self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, csv)) = lock().iter().find(|(h, _)| Arc::ptr_eq(h, history)) {
+            return Ok(csv.clone());
+        }
+        let mut body = Vec::with_capacity(history.len() * 160);
+        export::write_csv(&mut body, history)?;
+        let csv = Arc::new(body);
+        let mut entries = lock();
+        if entries.len() >= CSV_MEMO_ENTRIES {
+            entries.remove(0);
+        }
+        entries.push((history.clone(), csv.clone()));
+        Ok(csv)
+    }
 }
 
 impl Site {
@@ -87,6 +114,7 @@ impl Site {
             configs: ConfigStore::default(),
             memo: HistoryMemo::with_budget(options.memo_budget),
             last_good: LastGood::default(),
+            csv: CsvMemo::default(),
             account_ttl: options.account_ttl.as_secs() as i64,
             clock: options.clock,
         })
@@ -391,9 +419,12 @@ impl Page<'_> {
             ));
             return self.dashboard(notices, false);
         }
-        let mut body = Vec::with_capacity(history.value.len() * 160);
-        export::write_csv(&mut body, &history.value)
+        let csv = self
+            .site
+            .csv
+            .get_or_make(&history.value)
             .map_err(|e| PageError::Render(e.to_string()))?;
+        let body = csv.as_ref().clone();
         let today = local_date(self.now, config.timezone);
         let mut response = Response::new(200, "text/csv; charset=UTF-8", body);
         response.set_header(
