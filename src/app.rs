@@ -14,6 +14,7 @@ use crate::config::{ConfigError, ConfigStore, LicenseConfig};
 use crate::csrf;
 use crate::dashboard::local_date;
 use crate::dashboard::{self, Notice, PageData, Sourced, TransactionView, ViewSettings};
+use crate::derived::Derived;
 use crate::export;
 use crate::fetch::{Gatherer, HistoryMemo, Needs, Stale, required};
 use crate::i18n::Strings;
@@ -68,36 +69,21 @@ pub struct Site {
     configs: ConfigStore,
     memo: HistoryMemo,
     last_good: LastGood,
-    csv: CsvMemo,
+    /// The CSV of recently downloaded histories: a repeated download is a copy.
+    csv: Derived<(), Vec<u8>>,
+    /// Recently shown pages of rows, rendered: a view renders only the cards around them.
+    rows: Derived<RowsKey, String>,
     account_ttl: i64,
     clock: Clock,
 }
 
-/// The CSV of the most recently downloaded histories: it depends only on the history, so
-/// a second download of an unchanged history costs a copy, not a conversion.
-#[derive(Default)]
-struct CsvMemo(std::sync::Mutex<Vec<(crate::fetch::History, Arc<Vec<u8>>)>>);
-
 /// Histories whose CSV is kept (about 1.1 MB each for 10,000 transactions).
-const CSV_MEMO_ENTRIES: usize = 4;
+const CSV_KEPT: usize = 4;
+/// Rendered pages of rows kept (about 80 KB each).
+const ROWS_KEPT: usize = 64;
 
-impl CsvMemo {
-    fn get_or_make(&self, history: &crate::fetch::History) -> std::io::Result<Arc<Vec<u8>>> {
-        let lock = || self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, csv)) = lock().iter().find(|(h, _)| Arc::ptr_eq(h, history)) {
-            return Ok(csv.clone());
-        }
-        let mut body = Vec::with_capacity(history.len() * 160);
-        export::write_csv(&mut body, history)?;
-        let csv = Arc::new(body);
-        let mut entries = lock();
-        if entries.len() >= CSV_MEMO_ENTRIES {
-            entries.remove(0);
-        }
-        entries.push((history.clone(), csv.clone()));
-        Ok(csv)
-    }
-}
+/// What a page of rows depends on besides the history: the page, the zone, the language.
+type RowsKey = (usize, chrono_tz::Tz, Option<String>);
 
 impl Site {
     /// Builds the site; fails only when the templates do not compile.
@@ -114,7 +100,8 @@ impl Site {
             configs: ConfigStore::default(),
             memo: HistoryMemo::with_budget(options.memo_budget),
             last_good: LastGood::default(),
-            csv: CsvMemo::default(),
+            csv: Derived::new(CSV_KEPT),
+            rows: Derived::new(ROWS_KEPT),
             account_ttl: options.account_ttl.as_secs() as i64,
             clock: options.clock,
         })
@@ -382,6 +369,20 @@ impl Page<'_> {
             pricing: pricing.map_err(|e| e.to_string()),
             history: history_slice,
         };
+        let rows_key: RowsKey = (
+            dashboard::paginate(
+                history.as_ref().map_or(0, |h| h.value.len()),
+                self.query.page,
+                dashboard::PER_PAGE,
+            )
+            .page,
+            config.timezone,
+            config.language.clone(),
+        );
+        let rendered_rows = history
+            .as_ref()
+            .ok()
+            .and_then(|h| self.site.rows.get(&h.value, &rows_key));
         let settings = ViewSettings {
             now: self.now,
             timezone: config.timezone,
@@ -389,8 +390,23 @@ impl Page<'_> {
             api_url: &config.credentials.api_url,
             notices,
             demo_mode: config.demo_mode,
+            build_rows: rendered_rows.is_none(),
         };
-        let view = dashboard::build_dashboard(&data, &settings);
+        let mut view = dashboard::build_dashboard(&data, &settings);
+        if let (Some(shown), Ok(h)) = (view.history.as_mut(), history.as_ref()) {
+            let rows = std::mem::take(&mut shown.rows);
+            let html = match rendered_rows {
+                Some(html) => html,
+                None => self
+                    .site
+                    .rows
+                    .get_or_make(&h.value, rows_key, || {
+                        self.render_fragment("transactions.html", ("rows", &rows))
+                    })
+                    .map_err(PageError::Render)?,
+            };
+            shown.rows_html = html.as_ref().clone();
+        }
         self.render("dashboard.html", ("view", &view))
     }
 
@@ -422,7 +438,10 @@ impl Page<'_> {
         let csv = self
             .site
             .csv
-            .get_or_make(&history.value)
+            .get_or_make(&history.value, (), || {
+                let mut body = Vec::with_capacity(history.value.len() * 160);
+                export::write_csv(&mut body, &history.value).map(|()| body)
+            })
             .map_err(|e| PageError::Render(e.to_string()))?;
         let body = csv.as_ref().clone();
         let today = local_date(self.now, config.timezone);
@@ -505,6 +524,19 @@ impl Page<'_> {
             history_error,
         };
         self.render("debug.html", ("debug", &view))
+    }
+
+    /// Renders a template to text, for a fragment the page then places.
+    fn render_fragment(
+        &self,
+        template: &str,
+        view: (&str, &impl Serialize),
+    ) -> Result<String, String> {
+        let config = &self.config;
+        let common = common(config.language.as_deref(), self.token);
+        self.site
+            .renderer
+            .render(template, &config.strings, &common, view)
     }
 
     fn render(&self, template: &str, view: (&str, &impl Serialize)) -> Result<Response, PageError> {

@@ -60,6 +60,8 @@ pub struct ViewSettings<'a> {
     pub api_url: &'a str,
     pub notices: Vec<Notice>,
     pub demo_mode: bool,
+    /// False when the page's rows are already rendered (the caller keeps them).
+    pub build_rows: bool,
 }
 
 /// A message above the cards, optionally with a button.
@@ -175,6 +177,10 @@ pub struct EstimateView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryView {
     pub rows: Vec<TransactionView>,
+    /// The rows rendered by `transactions.html`, placed by the page template.
+    pub rows_html: String,
+    /// False when there are no transactions at all.
+    pub has_rows: bool,
     pub pagination: PaginationView,
 }
 
@@ -364,11 +370,18 @@ fn history_view(history: &Sourced<&[Transaction]>, settings: &ViewSettings<'_>) 
     let p = paginate(all.len(), settings.requested_page, PER_PAGE);
     let first_link = p.page.saturating_sub(PAGE_WINDOW).max(1);
     let last_link = (p.page + PAGE_WINDOW).min(p.pages);
+    let shown = if settings.build_rows {
+        &all[p.start..p.end]
+    } else {
+        &[]
+    };
     HistoryView {
-        rows: all[p.start..p.end]
+        rows: shown
             .iter()
             .map(|t| transaction_view(t, settings.timezone))
             .collect(),
+        rows_html: String::new(),
+        has_rows: !all.is_empty(),
         pagination: PaginationView {
             from: if all.is_empty() { 0 } else { p.start + 1 },
             to: p.end,
@@ -639,6 +652,7 @@ mod tests {
             api_url: "http://127.0.0.1/api.php",
             notices: Vec::new(),
             demo_mode: false,
+            build_rows: true,
         }
     }
 

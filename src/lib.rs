@@ -13,6 +13,7 @@ pub mod config;
 pub mod csrf;
 pub mod dashboard;
 pub mod demo;
+pub mod derived;
 pub mod export;
 pub mod fastcgi;
 pub mod fetch;

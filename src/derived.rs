@@ -1,0 +1,107 @@
+//! Results derived from one version of a parsed history (its CSV, a page's rendered
+//! rows), kept for the few most recently used. Entries hold the history weakly: a history
+//! the memory budget let go is not kept alive here. No I/O.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use crate::license_api::wire::Transaction;
+
+type Entry<K, V> = (Weak<Vec<Transaction>>, K, Arc<V>);
+
+/// A small most-recently-used store of values derived from histories.
+pub struct Derived<K, V> {
+    capacity: usize,
+    entries: Mutex<Vec<Entry<K, V>>>,
+}
+
+impl<K: PartialEq, V> Derived<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        Derived {
+            capacity,
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The value for this history version and key, made once.
+    pub fn get_or_make<E>(
+        &self,
+        history: &Arc<Vec<Transaction>>,
+        key: K,
+        make: impl FnOnce() -> Result<V, E>,
+    ) -> Result<Arc<V>, E> {
+        if let Some(found) = self.get(history, &key) {
+            return Ok(found);
+        }
+        let value = Arc::new(make()?);
+        let mut entries = self.lock();
+        // Entries whose history is gone are of no use; then the least recently used.
+        entries.retain(|(h, _, _)| h.strong_count() > 0);
+        if entries.len() >= self.capacity {
+            entries.remove(0);
+        }
+        entries.push((Arc::downgrade(history), key, value.clone()));
+        Ok(value)
+    }
+
+    /// The value, if made for this history version and key; a hit becomes the most
+    /// recently used.
+    pub fn get(&self, history: &Arc<Vec<Transaction>>, key: &K) -> Option<Arc<V>> {
+        let mut entries = self.lock();
+        let position = entries
+            .iter()
+            .position(|(h, k, _)| std::ptr::eq(h.as_ptr(), Arc::as_ptr(history)) && k == key)?;
+        let entry = entries.remove(position);
+        let value = entry.2.clone();
+        entries.push(entry);
+        Some(value)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry<K, V>>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_is_made_once_per_history_version_and_key() {
+        let store: Derived<u32, String> = Derived::new(2);
+        let history = Arc::new(vec![Transaction::default()]);
+        let mut made = 0;
+        for _ in 0..3 {
+            let value = store
+                .get_or_make(&history, 1, || {
+                    made += 1;
+                    Ok::<_, ()>("one".to_string())
+                })
+                .unwrap();
+            assert_eq!(*value, "one");
+        }
+        assert_eq!(made, 1);
+        let newer = Arc::new(vec![Transaction::default()]);
+        assert!(
+            store.get(&newer, &1).is_none(),
+            "another version is another entry"
+        );
+    }
+
+    #[test]
+    fn the_store_neither_grows_past_its_capacity_nor_keeps_histories_alive() {
+        let store: Derived<u32, u32> = Derived::new(2);
+        let history = Arc::new(vec![Transaction::default(); 1000]);
+        for key in 0..5 {
+            store
+                .get_or_make(&history, key, || Ok::<_, ()>(key))
+                .unwrap();
+        }
+        assert_eq!(store.lock().len(), 2);
+        let weak = Arc::downgrade(&history);
+        drop(history);
+        assert!(
+            weak.upgrade().is_none(),
+            "the store held the history only weakly"
+        );
+    }
+}
