@@ -17,6 +17,8 @@ pub mod derived;
 pub mod export;
 pub mod fastcgi;
 pub mod fetch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod i18n;
 pub mod install;
 pub mod last_good;

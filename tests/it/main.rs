@@ -5,6 +5,7 @@ mod auth;
 mod browser;
 mod fastcgi;
 mod faults;
+mod fuzz_seeds;
 mod launch;
 mod nginx;
 mod page;

@@ -1,0 +1,33 @@
+<?php
+/*
+ * Sample ComusThumbz configuration for the tokenusage demo and tests.
+ * A real installation's file holds much more; tokenusage reads only the
+ * settings named in its README and skips every other statement.
+ */
+
+// Database settings (ignored by tokenusage).
+$db_host = 'localhost';
+$db_user = 'comus';
+$db_pass = 'secret;with;semicolons';
+$link = mysqli_connect($db_host, $db_user, $db_pass);
+
+# License server credentials, used by Reports > Token Usage.
+$license_config = array(
+    'license_key' => 'DEMO-4F9A-1C2B-7E3D-90AB',
+    'domain'      => 'demo.example.com',
+    'email'       => 'owner@demo.example.com',
+);
+
+// The demo points the page at the embedded sample license API on loopback.
+$license_config['api_url'] = 'http://127.0.0.1:8781/projects/api.php';
+
+// When true, downloads are disabled (public demo sites).
+define('DEMO_MODE', false);
+
+date_default_timezone_set('UTC');
+$admin_language = 'en';
+
+if (!defined('CT_ROOT')) {
+    define('CT_ROOT', __DIR__ . '/..');
+}
+?>
