@@ -124,28 +124,23 @@ pub struct Pricing {
 
 /// Text that may arrive as a string, a number, a boolean or `null`.
 fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) => s,
-        Value::Null => String::new(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        other => other.to_string(),
+    d.deserialize_any(Lenient::Text).map(|v| match v {
+        Scalar::Text(text) => text,
+        Scalar::Number(n) => n,
     })
 }
 
 /// A number that may arrive as a JSON number, a numeric string or `null` (zero).
 fn number<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    let value = Value::deserialize(d)?;
-    let parsed = match &value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) if s.trim().is_empty() => Some(0.0),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        Value::Null => Some(0.0),
-        _ => None,
+    let value = d.deserialize_any(Lenient::Number)?;
+    let text = match &value {
+        Scalar::Number(n) => n.as_str(),
+        Scalar::Text(t) => t.trim(),
     };
-    match parsed {
-        Some(n) if n.is_finite() => Ok(n),
-        _ => Err(serde::de::Error::custom(format!("not a number: {value}"))),
+    match text.parse::<f64>() {
+        Ok(n) if n.is_finite() => Ok(n),
+        _ if text.is_empty() => Ok(0.0),
+        _ => Err(serde::de::Error::custom(format!("not a number: {text:?}"))),
     }
 }
 
@@ -154,6 +149,80 @@ fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     let n = number(d)?;
     // Saturating float-to-int cast: negatives become 0, huge values u64::MAX.
     Ok(n as u64)
+}
+
+/// What a lenient field held: text, or a number as its decimal text.
+enum Scalar {
+    Text(String),
+    Number(String),
+}
+
+/// Visits one JSON scalar without building a `Value` (the history has 80,000 fields).
+#[derive(Clone, Copy)]
+enum Lenient {
+    Text,
+    Number,
+}
+
+impl<'de> serde::de::Visitor<'de> for Lenient {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Lenient::Text => f.write_str("text, a number, a boolean or null"),
+            Lenient::Number => f.write_str("a number, a numeric string or null"),
+        }
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v.to_string()))
+    }
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Number(v.to_string()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Number(v.to_string()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
+        // Text keeps JSON's spelling of whole numbers (`2`, not `2.0`) as Value did.
+        Ok(Scalar::Number(
+            serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()),
+        ))
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Scalar, E> {
+        match self {
+            Lenient::Text => Ok(Scalar::Text(v.to_string())),
+            Lenient::Number => Err(E::custom(format!("not a number: {v}"))),
+        }
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Text(String::new()))
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Scalar, E> {
+        Ok(Scalar::Text(String::new()))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Scalar, A::Error> {
+        self.other(Value::deserialize(
+            serde::de::value::SeqAccessDeserializer::new(seq),
+        )?)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Scalar, A::Error> {
+        self.other(Value::deserialize(
+            serde::de::value::MapAccessDeserializer::new(map),
+        )?)
+    }
+}
+
+impl Lenient {
+    /// An array or object: its JSON text for a text field, an error for a number.
+    fn other<E: serde::de::Error>(self, value: Value) -> Result<Scalar, E> {
+        match self {
+            Lenient::Text => Ok(Scalar::Text(value.to_string())),
+            Lenient::Number => Err(E::custom(format!("not a number: {value}"))),
+        }
+    }
 }
 
 /// Pulls the `data` object out of an envelope, or takes the body itself when the server
