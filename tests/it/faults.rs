@@ -11,20 +11,6 @@ use std::time::Duration;
 use crate::support::*;
 use tokenusage::sample_api::{Fault, SampleApiOptions};
 
-fn today_file(install: &Install) -> std::path::PathBuf {
-    let today = chrono::Utc::now().format("%Y-%m-%d");
-    let hash: String = {
-        use md5::Digest;
-        md5::Md5::digest(b"demo.example.com")
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
-    install
-        .transaction_cache_dir()
-        .join(format!("transactions_{hash}_{today}.json"))
-}
-
 /// Makes every cache look an hour and a bit old, as if time had passed.
 fn expire_caches(install: &Install) {
     for path in [install.pricing_cache(), today_file(install)] {

@@ -685,10 +685,8 @@ fn cache_files_written_by_the_php_page_are_used_as_they_are() {
     )
     .unwrap();
     fs::create_dir_all(install.transaction_cache_dir()).unwrap();
-    let today = chrono::Utc::now().format("%Y-%m-%d");
-    let name = format!("transactions_{}_{today}.json", md5_hex("demo.example.com"));
     fs::write(
-        install.transaction_cache_dir().join(name),
+        today_file(&install),
         format!(
             r#"{{"timestamp":{now},"domain":"demo.example.com","transactions":[{{"id":"7","created_at":"2026-11-21 07:30:00","transaction_type":"purchase","service_type":"","amount":"25.00","tokens_used":"0","images_processed":null,"description":"Credit purchase - order #77 \/ PHP"}}]}}"#
         ),
@@ -709,14 +707,6 @@ fn cache_files_written_by_the_php_page_are_used_as_they_are() {
     assert_eq!(footer[4], "Transactions: Cached");
     assert_eq!(api.calls("credits/history"), 0);
     assert_eq!(api.calls("pricing/current"), 0);
-}
-
-fn md5_hex(text: &str) -> String {
-    use md5::Digest;
-    md5::Md5::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[test]

@@ -109,17 +109,8 @@ fn csv_cells_never_start_with_a_formula_character() {
         })
         .collect();
     fs::create_dir_all(install.transaction_cache_dir()).unwrap();
-    let today = chrono::Utc::now().format("%Y-%m-%d");
-    let file = fs::read_dir(install.transaction_cache_dir())
-        .unwrap()
-        .count();
-    assert_eq!(file, 0);
-    let name = format!(
-        "transactions_{}_{today}.json",
-        md5_hex_of("demo.example.com")
-    );
     fs::write(
-        install.transaction_cache_dir().join(name),
+        today_file(&install),
         serde_json::json!({"timestamp": now, "domain": "demo.example.com", "transactions": transactions}).to_string(),
     )
     .unwrap();
@@ -131,14 +122,6 @@ fn csv_cells_never_start_with_a_formula_character() {
         text.contains(",-0.5000,3,1,"),
         "numbers we format stay numbers: {text}"
     );
-}
-
-fn md5_hex_of(text: &str) -> String {
-    use md5::Digest;
-    md5::Md5::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn assert_formula_free(body: &[u8], rows: usize) {

@@ -471,6 +471,24 @@ pub fn attrs(html: &str, selector: &str, attr: &str) -> Vec<String> {
         .collect()
 }
 
+/// md5 as 32 lowercase hex digits, as the cache file names use it.
+pub fn md5_hex(text: &str) -> String {
+    use md5::Digest;
+    md5::Md5::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Today's transaction cache file of the sample installation (UTC, the sample's zone).
+pub fn today_file(install: &Install) -> PathBuf {
+    let today = chrono::Utc::now().format("%Y-%m-%d");
+    install.transaction_cache_dir().join(format!(
+        "transactions_{}_{today}.json",
+        md5_hex("demo.example.com")
+    ))
+}
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
