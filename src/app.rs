@@ -393,9 +393,10 @@ impl Page<'_> {
             build_rows: rendered_rows.is_none(),
         };
         let mut view = dashboard::build_dashboard(&data, &settings);
+        let mut rows_html = None;
         if let (Some(shown), Ok(h)) = (view.history.as_mut(), history.as_ref()) {
             let rows = std::mem::take(&mut shown.rows);
-            let html = match rendered_rows {
+            rows_html = Some(match rendered_rows {
                 Some(html) => html,
                 None => self
                     .site
@@ -404,10 +405,15 @@ impl Page<'_> {
                         self.render_fragment("transactions.html", ("rows", &rows))
                     })
                     .map_err(PageError::Render)?,
-            };
-            shown.rows_html = html.as_ref().clone();
+            });
         }
-        self.render("dashboard.html", ("view", &view))
+        let page = self
+            .render_fragment("dashboard.html", ("view", &view))
+            .map_err(PageError::Render)?;
+        Ok(Response::html(
+            200,
+            splice_rows(&page, rows_html.as_deref()),
+        ))
     }
 
     fn download(&self, mut notices: Vec<Notice>) -> Result<Response, PageError> {
@@ -560,6 +566,24 @@ fn action_label(action: Action) -> &'static str {
         Action::Debug => "token_usage_debug",
         Action::Overview | Action::Asset(_) => "token_usage_overview",
     }
+}
+
+/// Where the page template places the rendered rows. Outside text cannot forge it: every
+/// template escapes `<` in what it prints.
+const ROWS_MARKER: &str = "<!--tokenusage:rows-->";
+
+/// Places the rendered rows at the page's marker, copying them once (passing 100 KB of
+/// rows through the template engine copied them several times per view).
+fn splice_rows(page: &str, rows: Option<&String>) -> Vec<u8> {
+    let rows = rows.map_or("", String::as_str);
+    let Some(at) = page.find(ROWS_MARKER) else {
+        return page.as_bytes().to_vec();
+    };
+    let mut body = Vec::with_capacity(page.len() + rows.len());
+    body.extend_from_slice(page[..at].as_bytes());
+    body.extend_from_slice(rows.as_bytes());
+    body.extend_from_slice(page[at + ROWS_MARKER.len()..].as_bytes());
+    body
 }
 
 /// One banner per distinct failure: what failed, in the seed's words, and the age of the

@@ -177,8 +177,6 @@ pub struct EstimateView {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryView {
     pub rows: Vec<TransactionView>,
-    /// The rows rendered by `transactions.html`, placed by the page template.
-    pub rows_html: String,
     /// False when there are no transactions at all.
     pub has_rows: bool,
     pub pagination: PaginationView,
@@ -380,7 +378,6 @@ fn history_view(history: &Sourced<&[Transaction]>, settings: &ViewSettings<'_>) 
             .iter()
             .map(|t| transaction_view(t, settings.timezone))
             .collect(),
-        rows_html: String::new(),
         has_rows: !all.is_empty(),
         pagination: PaginationView {
             from: if all.is_empty() { 0 } else { p.start + 1 },

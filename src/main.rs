@@ -14,6 +14,12 @@ use tokenusage::transport::{cgi, fastcgi, signals};
 use tokenusage::{demo, sample_api};
 
 fn main() -> ExitCode {
+    // glibc gives each busy thread its own malloc arena and keeps what they free: with 16
+    // workers over 100 installations that doubled the peak RSS. Two arenas suffice.
+    // SAFETY: mallopt only sets an allocator parameter, before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let env = |name: &str| std::env::var(name).ok();
     let parsed = match args::parse(&argv, &env) {
@@ -103,7 +109,12 @@ fn session_keys(target: &SessionTarget, session_path: &str) -> Result<(), String
 
 fn serve_cgi(args: &Args) -> Result<(), String> {
     match site(args) {
-        Ok(site) => cgi::serve_one(|request| handle(request, &site)),
+        Ok(site) => {
+            let answered = cgi::serve_one(|request| handle(request, &site));
+            // The process ends now: freeing a parsed history costs a tenth of a request.
+            std::mem::forget(site);
+            answered
+        }
         // A CGI program that exits without a response leaves the admin a blank 500:
         // answer with what to fix instead (no secrets in it, only option names).
         Err(message) => cgi::serve_one(|_| {

@@ -124,23 +124,50 @@ pub struct Pricing {
 
 /// Text that may arrive as a string, a number, a boolean or `null`.
 fn text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    d.deserialize_any(Lenient::Text).map(|v| match v {
-        Scalar::Text(text) => text,
-        Scalar::Number(n) => n,
-    })
+    d.deserialize_any(TextVisitor)
 }
 
 /// A number that may arrive as a JSON number, a numeric string or `null` (zero).
 fn number<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    let value = d.deserialize_any(Lenient::Number)?;
-    let text = match &value {
-        Scalar::Number(n) => n.as_str(),
-        Scalar::Text(t) => t.trim(),
-    };
-    match text.parse::<f64>() {
-        Ok(n) if n.is_finite() => Ok(n),
-        _ if text.is_empty() => Ok(0.0),
-        _ => Err(serde::de::Error::custom(format!("not a number: {text:?}"))),
+    let n = d.deserialize_any(NumberVisitor)?;
+    if n.is_finite() {
+        Ok(n)
+    } else {
+        Err(serde::de::Error::custom("not a finite number"))
+    }
+}
+
+/// Visits a number without allocating (the history has 30,000 numeric fields).
+struct NumberVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NumberVisitor {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a number, a numeric string or null")
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<f64, E> {
+        Ok(v)
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<f64, E> {
+        let text = v.trim();
+        if text.is_empty() {
+            return Ok(0.0);
+        }
+        text.parse()
+            .map_err(|_| E::custom(format!("not a number: {text:?}")))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<f64, E> {
+        Ok(0.0)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<f64, E> {
+        Ok(0.0)
     }
 }
 
@@ -151,77 +178,47 @@ fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(n as u64)
 }
 
-/// What a lenient field held: text, or a number as its decimal text.
-enum Scalar {
-    Text(String),
-    Number(String),
-}
+/// Visits one JSON scalar as text without building a `Value`.
+struct TextVisitor;
 
-/// Visits one JSON scalar without building a `Value` (the history has 80,000 fields).
-#[derive(Clone, Copy)]
-enum Lenient {
-    Text,
-    Number,
-}
-
-impl<'de> serde::de::Visitor<'de> for Lenient {
-    type Value = Scalar;
+impl<'de> serde::de::Visitor<'de> for TextVisitor {
+    type Value = String;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Lenient::Text => f.write_str("text, a number, a boolean or null"),
-            Lenient::Number => f.write_str("a number, a numeric string or null"),
-        }
+        f.write_str("text, a number, a boolean or null")
     }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
-        Ok(Scalar::Text(v.to_string()))
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_string())
     }
-    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Scalar, E> {
-        Ok(Scalar::Text(v))
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
     }
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
-        Ok(Scalar::Number(v.to_string()))
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
     }
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
-        Ok(Scalar::Number(v.to_string()))
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
     }
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
-        // Text keeps JSON's spelling of whole numbers (`2`, not `2.0`) as Value did.
-        Ok(Scalar::Number(
-            serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()),
-        ))
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+        // JSON's spelling of the number, as serde_json prints it.
+        Ok(serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| n.to_string()))
     }
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Scalar, E> {
-        match self {
-            Lenient::Text => Ok(Scalar::Text(v.to_string())),
-            Lenient::Number => Err(E::custom(format!("not a number: {v}"))),
-        }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
     }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Scalar, E> {
-        Ok(Scalar::Text(String::new()))
+    fn visit_unit<E: serde::de::Error>(self) -> Result<String, E> {
+        Ok(String::new())
     }
-    fn visit_none<E: serde::de::Error>(self) -> Result<Scalar, E> {
-        Ok(Scalar::Text(String::new()))
+    fn visit_none<E: serde::de::Error>(self) -> Result<String, E> {
+        Ok(String::new())
     }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Scalar, A::Error> {
-        self.other(Value::deserialize(
-            serde::de::value::SeqAccessDeserializer::new(seq),
-        )?)
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<String, A::Error> {
+        let value = Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(value.to_string())
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Scalar, A::Error> {
-        self.other(Value::deserialize(
-            serde::de::value::MapAccessDeserializer::new(map),
-        )?)
-    }
-}
-
-impl Lenient {
-    /// An array or object: its JSON text for a text field, an error for a number.
-    fn other<E: serde::de::Error>(self, value: Value) -> Result<Scalar, E> {
-        match self {
-            Lenient::Text => Ok(Scalar::Text(value.to_string())),
-            Lenient::Number => Err(E::custom(format!("not a number: {value}"))),
-        }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<String, A::Error> {
+        let value = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(value.to_string())
     }
 }
 
