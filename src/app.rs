@@ -580,9 +580,9 @@ fn splice_rows(page: &str, rows: Option<&String>) -> Vec<u8> {
         return page.as_bytes().to_vec();
     };
     let mut body = Vec::with_capacity(page.len() + rows.len());
-    body.extend_from_slice(page[..at].as_bytes());
+    body.extend_from_slice(&page.as_bytes()[..at]);
     body.extend_from_slice(rows.as_bytes());
-    body.extend_from_slice(page[at + ROWS_MARKER.len()..].as_bytes());
+    body.extend_from_slice(&page.as_bytes()[at + ROWS_MARKER.len()..]);
     body
 }
 
