@@ -103,7 +103,7 @@ Options (each also read from TOKENUSAGE_<NAME>, e.g. TOKENUSAGE_ROOT):
   --api-timeout SECONDS          longest license API call (default 30)
   --api-connect-timeout SECONDS  longest connect to the license API (default 10)
   --memory-budget-mb N           parsed histories kept in memory, all installations
-                                 together (default 64; least recently used go first)
+                                 together (default 48; least recently used go first)
   --account-cache-seconds N      reuse user/info and user/stats answers this long
                                  (default 30; 0: call on every view; the footer says
                                  which, and Refresh Data always calls)
@@ -288,7 +288,7 @@ fn with_command(command: Command) -> Args {
         api_timeout: Duration::from_secs(30),
         api_connect_timeout: Duration::from_secs(10),
         account_cache: Duration::from_secs(30),
-        memory_budget_mb: 64,
+        memory_budget_mb: 48,
     }
 }
 
