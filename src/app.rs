@@ -532,7 +532,7 @@ impl Page<'_> {
         self.render("debug.html", ("debug", &view))
     }
 
-    /// Renders a template to text, for a fragment the page then places.
+    /// Renders a template to text (a whole page, or rows the page then places).
     fn render_fragment(
         &self,
         template: &str,
@@ -546,11 +546,7 @@ impl Page<'_> {
     }
 
     fn render(&self, template: &str, view: (&str, &impl Serialize)) -> Result<Response, PageError> {
-        let config = &self.config;
-        let common = common(config.language.as_deref(), self.token);
-        self.site
-            .renderer
-            .render(template, &config.strings, &common, view)
+        self.render_fragment(template, view)
             .map(|html| Response::html(200, html))
             .map_err(PageError::Render)
     }
