@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The English strings. The first block is the seed's list; the rest are keys we needed
 /// for text the seed shows without naming a key.
@@ -146,30 +147,49 @@ pub const ENGLISH: &[(&str, &str)] = &[
     ("token_usage_demo_mode", "Demo mode"),
 ];
 
-/// The strings of one language, English where a translation is missing.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Strings(BTreeMap<&'static str, String>);
+/// The strings of one language, English where a translation is missing. Cheap to clone:
+/// every request of an installation shares them.
+#[derive(Debug, Clone)]
+pub struct Strings(Arc<Texts>);
+
+#[derive(Debug)]
+struct Texts {
+    map: BTreeMap<&'static str, String>,
+    /// The same map as the templates see it, converted once rather than per render.
+    for_templates: tera::Value,
+}
+
+impl PartialEq for Strings {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.map == other.0.map
+    }
+}
 
 impl Strings {
+    fn new(map: BTreeMap<&'static str, String>) -> Self {
+        let for_templates = tera::Value::from_serializable(&map);
+        Strings(Arc::new(Texts { map, for_templates }))
+    }
+
     /// The built-in English strings.
     pub fn english() -> Self {
-        Strings(ENGLISH.iter().map(|(k, v)| (*k, v.to_string())).collect())
+        Self::new(english_map())
     }
 
     /// English overlaid with a translation file's known keys; unknown keys and non-text
     /// values are ignored, a broken file leaves English (and says why).
     pub fn with_translation(json: &str) -> Result<Self, String> {
-        let mut strings = Self::english();
+        let mut strings = english_map();
         let map: BTreeMap<String, serde_json::Value> =
             serde_json::from_str(json).map_err(|e| format!("not a JSON object of strings: {e}"))?;
         for (key, value) in map {
             if let (Some(slot), serde_json::Value::String(text)) =
-                (strings.0.iter_mut().find(|(k, _)| **k == key), value)
+                (strings.iter_mut().find(|(k, _)| **k == key), value)
             {
                 *slot.1 = text;
             }
         }
-        Ok(strings)
+        Ok(Self::new(strings))
     }
 
     /// Loads `ct/dat/lang/tokenusage.<lang>.json` for a language code, English otherwise.
@@ -189,13 +209,17 @@ impl Strings {
 
     /// The text of a key (the key itself if unknown, so a typo is visible, not blank).
     pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.get(key).map(String::as_str).unwrap_or(key)
+        self.0.map.get(key).map(String::as_str).unwrap_or(key)
     }
 
-    /// The map handed to templates as `t`.
-    pub fn as_map(&self) -> &BTreeMap<&'static str, String> {
-        &self.0
+    /// The strings as the templates see them (`t`); a clone shares the converted map.
+    pub fn template_value(&self) -> tera::Value {
+        self.0.for_templates.clone()
     }
+}
+
+fn english_map() -> BTreeMap<&'static str, String> {
+    ENGLISH.iter().map(|(k, v)| (*k, v.to_string())).collect()
 }
 
 /// Language codes like `en`, `de`, `pt_BR`: nothing that could leave the `lang` folder.

@@ -114,7 +114,7 @@ impl Renderer {
         view: (&str, &impl Serialize),
     ) -> Result<String, String> {
         let mut context = Context::from_serialize(common).map_err(|e| error_chain(&e))?;
-        context.insert("t", strings.as_map());
+        context.insert_value("t", strings.template_value());
         context.insert(view.0.to_string(), view.1);
         self.tera
             .render(template, &context)
