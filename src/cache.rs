@@ -93,18 +93,8 @@ pub fn parse_transactions(bytes: &[u8]) -> Option<Cached<Vec<Transaction>>> {
     })
 }
 
-/// Writes a transaction cache file atomically, keeping the server's transactions as sent.
-pub fn write_transactions(
-    path: &Path,
-    now: i64,
-    domain: &str,
-    transactions: &[Value],
-) -> io::Result<()> {
-    let raw = serde_json::to_string(transactions).map_err(io::Error::other)?;
-    write_transactions_raw(path, now, domain, &raw)
-}
-
-/// Writes a transaction cache file around the transactions' JSON text as received.
+/// Writes a transaction cache file atomically around the transactions' JSON text as the
+/// server sent it.
 pub fn write_transactions_raw(path: &Path, now: i64, domain: &str, raw: &str) -> io::Result<()> {
     let domain = serde_json::to_string(domain).map_err(io::Error::other)?;
     let mut body = Vec::with_capacity(raw.len() + domain.len() + 64);

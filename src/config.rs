@@ -61,6 +61,8 @@ pub struct LicenseConfig {
     /// The file it was read from.
     pub file: PathBuf,
     pub credentials: Credentials,
+    /// `credentials.fingerprint()`, computed once per config load.
+    pub credentials_id: String,
     pub demo_mode: bool,
     /// The admin's time zone (PHP's default, UTC, when unset or unknown).
     pub timezone: Tz,
@@ -147,6 +149,7 @@ pub fn from_php(php: &PhpConfig, file: &Path) -> Result<LicenseConfig, ConfigErr
         .unwrap_or(Tz::UTC);
     Ok(LicenseConfig {
         file: file.to_path_buf(),
+        credentials_id: credentials.fingerprint(),
         credentials,
         demo_mode: value_of(php, DEMO_MODE).is_some_and(PhpValue::is_truthy),
         timezone,

@@ -21,7 +21,7 @@ use crate::cache::{self, Cached, FetchLock};
 use crate::config::LicenseConfig;
 use crate::dashboard::{Sourced, local_date};
 use crate::install::Installation;
-use crate::last_good::{self, LastGood};
+use crate::last_good::LastGood;
 use crate::license_api::wire::{Pricing, Transaction, UserInfo, UserStats};
 use crate::license_api::{ApiClient, ApiError, Endpoint};
 
@@ -213,7 +213,8 @@ impl HistoryMemo {
     }
 
     /// Estimated bytes held now.
-    pub fn held_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
         self.lock().total
     }
 
@@ -377,7 +378,7 @@ impl Gatherer<'_> {
     ) -> Option<Sourced<T>> {
         let cached = self.last_good.recall(
             &self.install.last_good_file(),
-            &last_good::fingerprint(&self.config.credentials),
+            &self.config.credentials_id,
             endpoint,
         )?;
         let age = self.now - cached.timestamp;
@@ -407,7 +408,7 @@ impl Gatherer<'_> {
         let value: T = decode(data.clone())?;
         self.last_good.remember(
             &self.install.last_good_file(),
-            &last_good::fingerprint(&self.config.credentials),
+            &self.config.credentials_id,
             endpoint,
             self.now,
             &data,
@@ -547,7 +548,8 @@ mod tests {
                     "description": "AI image selection via openai (gpt-4o-mini) for gallery 5512"})
             })
             .collect();
-        cache::write_transactions(&path, 1, "example.com", &transactions).unwrap();
+        let raw = serde_json::to_string(&transactions).unwrap();
+        cache::write_transactions_raw(&path, 1, "example.com", &raw).unwrap();
         path
     }
 

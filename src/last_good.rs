@@ -20,7 +20,7 @@ pub const REWRITE_AFTER: i64 = 300;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Record {
-    /// Whose answers these are (see [`fingerprint`]): another license's are not ours.
+    /// Whose answers these are (`Credentials::fingerprint`): another license's are not ours.
     #[serde(default)]
     owner: String,
     user_info: Option<Cached<Value>>,
@@ -28,19 +28,6 @@ struct Record {
     /// When this process last wrote the file (0: not yet).
     #[serde(skip)]
     written_at: i64,
-}
-
-/// Identifies the credentials the answers belong to, without holding the key itself.
-pub fn fingerprint(credentials: &crate::license_api::Credentials) -> String {
-    use md5::{Digest, Md5};
-    let text = format!(
-        "{}\n{}\n{}\n{}",
-        credentials.api_url, credentials.license_key, credentials.domain, credentials.email
-    );
-    Md5::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 impl Record {

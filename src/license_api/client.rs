@@ -57,6 +57,21 @@ pub struct Credentials {
     pub email: String,
 }
 
+impl Credentials {
+    /// Identifies these credentials without holding the key: md5 of all four fields.
+    pub fn fingerprint(&self) -> String {
+        use md5::{Digest, Md5};
+        let text = format!(
+            "{}\n{}\n{}\n{}",
+            self.api_url, self.license_key, self.domain, self.email
+        );
+        Md5::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
 /// Why a call gave no data. `Display` is the message the page shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
