@@ -27,15 +27,7 @@ impl Panel {
         let api = sample_api(20);
         let install = Install::new(name, &api.url());
         let sessions = TempDir::new("sessions");
-        let path = sessions.0.display().to_string();
-        let server = Server::start(&[
-            "--auth",
-            "php-session",
-            "--session-path",
-            &path,
-            "--session-key",
-            key,
-        ]);
+        let server = Server::start_php_session(&sessions.0, key);
         Panel {
             api,
             install,

@@ -214,21 +214,13 @@ fn logs_and_debug_output_never_hold_the_whole_key_or_a_session_id() {
         &format!("http://127.0.0.1:{}/api.php", free_port()),
     );
     let sessions = TempDir::new("secret-sessions");
-    let path = sessions.0.display().to_string();
     crate::session::php_session(
         &sessions.0,
         "php",
         "secretsession42",
         "$_SESSION['admin_logged_in'] = true;",
     );
-    let server = Server::start(&[
-        "--auth",
-        "php-session",
-        "--session-path",
-        &path,
-        "--session-key",
-        "admin_logged_in",
-    ]);
+    let server = Server::start_php_session(&sessions.0, "admin_logged_in");
     let admin = "PHPSESSID=secretsession42";
     let mut seen = String::new();
     for (install, query) in [

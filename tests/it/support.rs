@@ -134,6 +134,19 @@ impl Server {
         Self::start_with_env(extra, &[])
     }
 
+    /// The server in php-session mode over the session files in `sessions`.
+    pub fn start_php_session(sessions: &Path, key: &str) -> Self {
+        let path = sessions.display().to_string();
+        Self::start(&[
+            "--auth",
+            "php-session",
+            "--session-path",
+            &path,
+            "--session-key",
+            key,
+        ])
+    }
+
     /// The server running as another user (a web server's `www-data`, say).
     pub fn start_as(uid: u32, extra: &[&str]) -> Self {
         Self::launch(extra, &[], Some(uid), None)
