@@ -304,6 +304,10 @@ file_put_contents("'"$c"'/php-transaction-cache-pretty.json",
     json_encode(["timestamp" => 1763629200, "domain" => "demo.example.com", "transactions" => array_slice($history, 4)],
         JSON_PRETTY_PRINT | JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE));
 '
+# The entry index beside a cache file (src/history.rs): tag, file length, mtime (ns),
+# inode, timestamp, count, then each entry's start and end, little-endian.
+php -r 'file_put_contents("'"$c"'/entry-index", "TUINDEX1" . pack("PPPPV", 100, 1763629200123456789, 77,
+    1763629200, 3) . pack("V*", 10, 20, 21, 40, 41, 99));'
 printf '{"timestamp":"1763629200","data":[]}' >"$c/wrong-shape"
 printf '{"timestamp":9223372036854775807,"domain":"","transactions":[]}' >"$c/max-timestamp-empty"
 

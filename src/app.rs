@@ -41,8 +41,11 @@ pub struct SiteOptions {
     pub auth: Auth,
     /// How long a user/info or user/stats answer is reused instead of calling again.
     pub account_ttl: std::time::Duration,
-    /// Bytes of parsed histories kept in memory across installations.
+    /// Bytes of histories kept in memory across installations.
     pub memo_budget: usize,
+    /// This process answers one request (CGI), so keeping a history for the next one is
+    /// pointless: a view reads only its page, through the index beside the cache file.
+    pub one_request: bool,
     pub clock: Clock,
 }
 
@@ -55,6 +58,7 @@ impl Default for SiteOptions {
             auth: Auth::None,
             account_ttl: std::time::Duration::from_secs(30),
             memo_budget: crate::fetch::DEFAULT_MEMO_BUDGET,
+            one_request: false,
             clock: Arc::new(|| chrono::Utc::now().timestamp()),
         }
     }
@@ -74,6 +78,8 @@ pub struct Site {
     /// Recently shown pages of rows, rendered: a view renders only the cards around them.
     rows: Derived<RowsKey, String>,
     account_ttl: i64,
+    /// This process answers one request (CGI): a view reads only its page of a history.
+    one_request: bool,
     clock: Clock,
 }
 
@@ -103,6 +109,7 @@ impl Site {
             csv: Derived::new(CSV_KEPT),
             rows: Derived::new(ROWS_KEPT),
             account_ttl: options.account_ttl.as_secs() as i64,
+            one_request: options.one_request,
             clock: options.clock,
         })
     }
@@ -280,6 +287,7 @@ impl Page<'_> {
             now: self.now,
             force,
             account_ttl: self.site.account_ttl,
+            only_page: None,
         }
     }
 
@@ -341,7 +349,11 @@ impl Page<'_> {
     /// The dashboard; `refresh` fetches everything afresh (Refresh Data).
     fn dashboard(&self, mut notices: Vec<Notice>, refresh: bool) -> Result<Response, PageError> {
         let config = &self.config;
-        let gathered = self.gatherer(refresh).gather(Needs::DASHBOARD);
+        let mut gatherer = self.gatherer(refresh);
+        if self.site.one_request {
+            gatherer.only_page = Some(self.query.page);
+        }
+        let gathered = gatherer.gather(Needs::DASHBOARD);
         let info = required(gathered.info).map_err(PageError::Api)?;
         let stats = required(gathered.stats).map_err(PageError::Api)?;
         let pricing = required(gathered.pricing);
@@ -354,10 +366,10 @@ impl Page<'_> {
         }
         notices.extend(stale_banners(&gathered.stale, self.now, &config.strings));
         notices.extend(gathered.warnings.into_iter().map(Notice::info));
-        let history_slice = history
+        let history_list = history
             .as_ref()
             .map(|h| Sourced {
-                value: h.value.as_slice(),
+                value: h.value.as_ref(),
                 fetched_at: h.fetched_at,
                 from_cache: h.from_cache,
             })
@@ -367,7 +379,7 @@ impl Page<'_> {
             info: info.value,
             stats,
             pricing: pricing.map_err(|e| e.to_string()),
-            history: history_slice,
+            history: history_list,
         };
         let rows_key: RowsKey = (
             dashboard::paginate(
@@ -446,7 +458,7 @@ impl Page<'_> {
             .csv
             .get_or_make(&history.value, (), || {
                 let mut body = Vec::with_capacity(history.value.len() * 160);
-                export::write_csv(&mut body, &history.value).map(|()| body)
+                export::write_csv(&mut body, history.value.iter()).map(|()| body)
             })
             .map_err(|e| PageError::Render(e.to_string()))?;
         let body = csv.as_ref().clone();
@@ -505,7 +517,7 @@ impl Page<'_> {
         };
         let (transactions, transactions_json, history_error) = match required(gathered.history) {
             Ok(history) => {
-                let first: Vec<_> = history.value.iter().take(5).collect();
+                let first = history.value.decode(0..5);
                 let json = serde_json::to_string_pretty(&first).unwrap_or_default();
                 let rows = first
                     .iter()

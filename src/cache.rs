@@ -7,18 +7,21 @@
 //! no reader ever sees half a file. This module performs file I/O only.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::time::{Duration, Instant, SystemTime};
 
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::license_api::wire::Transaction;
+use crate::history::{EntryIndex, FileIdentity, TransactionList};
 
 /// How long the pricing cache is fresh, in seconds.
 pub const PRICING_TTL: i64 = 300;
@@ -72,25 +75,111 @@ pub fn transaction_cache_file(dir: &Path, domain: &str, local_date: &str) -> Pat
 }
 
 /// Reads a transaction cache file.
-pub fn read_transactions(path: &Path) -> Option<Cached<Vec<Transaction>>> {
-    parse_transactions(&fs::read(path).ok()?)
+pub fn read_transactions(path: &Path) -> Option<Cached<TransactionList>> {
+    parse_transactions_text(String::from_utf8(fs::read(path).ok()?).ok()?)
 }
 
 /// Parses a transaction cache file's bytes (pure; fuzzed).
-pub fn parse_transactions(bytes: &[u8]) -> Option<Cached<Vec<Transaction>>> {
+pub fn parse_transactions(bytes: &[u8]) -> Option<Cached<TransactionList>> {
+    parse_transactions_text(std::str::from_utf8(bytes).ok()?.to_string())
+}
+
+/// Finds the entries of a cache file's text; each is decoded when shown.
+fn parse_transactions_text(text: String) -> Option<Cached<TransactionList>> {
     #[derive(Deserialize)]
-    struct TransactionFile {
+    struct TransactionFile<'a> {
         timestamp: i64,
-        transactions: Vec<Transaction>,
+        #[serde(borrow)]
+        transactions: Vec<&'a RawValue>,
     }
-    // One UTF-8 check over the whole file, then parsing from text: the string-by-string
-    // checks of parsing bytes cost more than the rest of the parse.
-    let text = std::str::from_utf8(bytes).ok()?;
-    let file: TransactionFile = serde_json::from_str(text).ok()?;
+    let mut timestamp = 0;
+    let list = TransactionList::locate(text, |text| {
+        let file: TransactionFile<'_> = serde_json::from_str(text).ok()?;
+        timestamp = file.timestamp;
+        Some(file.transactions)
+    })?;
     Some(Cached {
-        timestamp: file.timestamp,
-        value: file.transactions,
+        timestamp,
+        value: list,
     })
+}
+
+/// The entry index beside a transaction cache file: `NAME.json.idx`. PHP's Clear Cache
+/// (`transactions_*.json`) leaves it behind, which is harmless: an index is used only
+/// while it names the very file beside it.
+pub fn index_path(cache: &Path) -> PathBuf {
+    let mut name = cache.file_name().unwrap_or_default().to_os_string();
+    name.push(".idx");
+    cache.with_file_name(name)
+}
+
+/// The entries `rows(count)` of a transaction cache file (the page a view shows), read
+/// through its index so that only their bytes are read. Without a valid index the whole
+/// file is read, and its index written for the next request; a folder we cannot write
+/// only costs each request that whole read.
+pub fn read_transaction_page(
+    path: &Path,
+    rows: impl FnOnce(usize) -> Range<usize>,
+) -> Option<Cached<TransactionList>> {
+    let mut file = fs::File::open(path).ok()?;
+    let identity = file_identity(&file.metadata().ok()?);
+    let index = fs::read(index_path(path))
+        .ok()
+        .and_then(|bytes| EntryIndex::decode(&bytes))
+        .filter(|index| index.file == identity);
+    if let Some(page) = index.and_then(|index| read_indexed(&file, &index, rows)) {
+        return Some(page);
+    }
+    let mut text = String::new();
+    file.read_to_string(&mut text).ok()?;
+    let whole = parse_transactions_text(text)?;
+    let index = EntryIndex {
+        file: identity,
+        timestamp: whole.timestamp,
+        entries: whole.value.entries().to_vec(),
+    };
+    if let Some(bytes) = index.encode() {
+        // Best effort, see above.
+        let _ = write_atomically(&index_path(path), &bytes);
+    }
+    Some(whole)
+}
+
+/// The entries `rows(count)` of the file an index describes; `None` when their bytes
+/// cannot be read as text (the caller then reads the whole file).
+fn read_indexed(
+    file: &fs::File,
+    index: &EntryIndex,
+    rows: impl FnOnce(usize) -> Range<usize>,
+) -> Option<Cached<TransactionList>> {
+    let total = index.entries.len();
+    let wanted = rows(total);
+    let end = wanted.end.min(total);
+    let start = wanted.start.min(end);
+    let held = &index.entries[start..end];
+    let (text, entries) = match (held.first(), held.last()) {
+        (Some(first), Some(last)) => {
+            let mut bytes = vec![0; last.end - first.start];
+            file.read_exact_at(&mut bytes, first.start as u64).ok()?;
+            let offset = first.start;
+            let entries = held.iter().map(|r| r.start - offset..r.end - offset);
+            (String::from_utf8(bytes).ok()?, entries.collect())
+        }
+        _ => (String::new(), Vec::new()),
+    };
+    Some(Cached {
+        timestamp: index.timestamp,
+        value: TransactionList::window(text, entries, start, total),
+    })
+}
+
+/// Which file this is, as an index records it.
+fn file_identity(meta: &fs::Metadata) -> FileIdentity {
+    FileIdentity {
+        len: meta.len(),
+        modified_ns: meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
+        inode: meta.ino(),
+    }
 }
 
 /// Writes a transaction cache file atomically around the transactions' JSON text as the
@@ -137,7 +226,8 @@ pub fn delete(path: &Path) -> io::Result<bool> {
     }
 }
 
-/// Deletes every `transactions_*.json` in the folder and says how many went.
+/// Deletes every `transactions_*.json` in the folder (and their indexes) and says how
+/// many cache files went.
 pub fn clear_transaction_caches(dir: &Path) -> io::Result<usize> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -148,11 +238,14 @@ pub fn clear_transaction_caches(dir: &Path) -> io::Result<usize> {
     for entry in entries {
         let name = entry?.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with("transactions_")
-            && name.ends_with(".json")
-            && delete(&dir.join(&*name))?
-        {
+        if !name.starts_with("transactions_") {
+            continue;
+        }
+        if name.ends_with(".json") && delete(&dir.join(&*name))? {
             cleared += 1;
+        } else if name.ends_with(".json.idx") {
+            // An index is not a cache of its own: removed, not counted.
+            delete(&dir.join(&*name))?;
         }
     }
     Ok(cleared)
@@ -346,8 +439,85 @@ mod tests {
         let php = br#"{"timestamp":1763629200,"domain":"example.com","transactions":[{"id":1,"created_at":"2026-11-20 10:04:11","transaction_type":"usage","service_type":"image_search via openai","amount":"-0.0125","tokens_used":1834,"images_processed":1,"description":"x"}]}"#;
         let cached = parse_transactions(php).unwrap();
         assert_eq!(cached.timestamp, 1763629200);
-        assert_eq!(cached.value[0].amount, -0.0125);
-        assert_eq!(cached.value[0].tokens_used, 1834);
+        assert_eq!(cached.value.get(0).unwrap().amount, -0.0125);
+        assert_eq!(cached.value.get(0).unwrap().tokens_used, 1834);
+    }
+
+    fn php_history(entries: usize, description: &str) -> String {
+        let list: Vec<String> = (0..entries)
+            .map(|i| format!(r#"{{"id":{i},"amount":"-0.5","description":"{description} {i}"}}"#))
+            .collect();
+        format!(
+            r#"{{"timestamp":1763629200,"domain":"example.com","transactions":[{}]}}"#,
+            list.join(", ")
+        )
+    }
+
+    fn descriptions(cached: &Cached<TransactionList>) -> Vec<String> {
+        cached.value.iter().map(|t| t.description).collect()
+    }
+
+    #[test]
+    fn a_page_is_read_through_the_index_written_by_the_first_read() {
+        let dir = temp_dir("page");
+        let path = dir.join("transactions_x_2026-11-20.json");
+        fs::write(&path, php_history(10, "first")).unwrap();
+        let whole = read_transaction_page(&path, |_| 3..6).unwrap();
+        assert!(whole.value.is_whole(), "no index yet: the whole file");
+        assert!(index_path(&path).exists());
+
+        let page = read_transaction_page(&path, |count| {
+            assert_eq!(count, 10);
+            3..6
+        })
+        .unwrap();
+        assert_eq!((page.timestamp, page.value.len()), (1763629200, 10));
+        assert!(!page.value.is_whole(), "only the page was read");
+        assert_eq!(descriptions(&page), ["first 3", "first 4", "first 5"]);
+        assert_eq!(
+            read_transaction_page(&path, |_| 8..50)
+                .unwrap()
+                .value
+                .iter()
+                .count(),
+            2
+        );
+        assert_eq!(
+            read_transaction_page(&path, |_| 20..50)
+                .unwrap()
+                .value
+                .iter()
+                .count(),
+            0
+        );
+
+        // A rewritten file (as PHP rewrites it, in place) makes the index stale.
+        fs::write(&path, php_history(12, "second")).unwrap();
+        let reread = read_transaction_page(&path, |_| 0..2).unwrap();
+        assert_eq!(reread.value.len(), 12);
+        assert_eq!(descriptions(&reread)[..2], ["second 0", "second 1"]);
+        let page = read_transaction_page(&path, |_| 11..12).unwrap();
+        assert_eq!(descriptions(&page), ["second 11"]);
+
+        // A damaged index is ignored and replaced.
+        fs::write(index_path(&path), b"garbage").unwrap();
+        let page = read_transaction_page(&path, |_| 0..1).unwrap();
+        assert_eq!(page.value.len(), 12);
+        assert!(EntryIndex::decode(&fs::read(index_path(&path)).unwrap()).is_some());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_broken_file_is_a_miss_even_with_an_index() {
+        let dir = temp_dir("page-broken");
+        let path = dir.join("transactions_x_2026-11-20.json");
+        fs::write(&path, php_history(3, "ok")).unwrap();
+        read_transaction_page(&path, |_| 0..1).unwrap();
+        fs::write(&path, "not json").unwrap();
+        assert_eq!(read_transaction_page(&path, |_| 0..1), None);
+        fs::remove_file(&path).unwrap();
+        assert_eq!(read_transaction_page(&path, |_| 0..1), None);
+        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -356,11 +526,17 @@ mod tests {
         for name in [
             "transactions_a_2026-11-19.json",
             "transactions_b_2026-11-20.json",
+            "transactions_b_2026-11-20.json.idx",
             "notes.txt",
         ] {
             fs::write(dir.join(name), "{}").unwrap();
         }
-        assert_eq!(clear_transaction_caches(&dir).unwrap(), 2);
+        assert_eq!(
+            clear_transaction_caches(&dir).unwrap(),
+            2,
+            "indexes are not counted"
+        );
+        assert!(!dir.join("transactions_b_2026-11-20.json.idx").exists());
         assert!(dir.join("notes.txt").exists());
         assert_eq!(clear_transaction_caches(&dir.join("absent")).unwrap(), 0);
         fs::remove_dir_all(dir).unwrap();

@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::branding::brand;
+use crate::history::TransactionList;
 use crate::license_api::wire::{Price, Pricing, Transaction, UserInfo, UserStats};
 
 /// Transactions per page, as in the PHP page.
@@ -48,7 +49,7 @@ pub struct PageData<'a> {
     pub info: UserInfo,
     pub stats: Sourced<UserStats>,
     pub pricing: Part<Pricing>,
-    pub history: Result<Sourced<&'a [Transaction]>, String>,
+    pub history: Result<Sourced<&'a TransactionList>, String>,
 }
 
 /// Settings of the view that do not come from the license server.
@@ -363,15 +364,16 @@ pub fn paginate(total: usize, requested: usize, per_page: usize) -> Pagination {
     }
 }
 
-fn history_view(history: &Sourced<&[Transaction]>, settings: &ViewSettings<'_>) -> HistoryView {
+fn history_view(history: &Sourced<&TransactionList>, settings: &ViewSettings<'_>) -> HistoryView {
     let all = history.value;
     let p = paginate(all.len(), settings.requested_page, PER_PAGE);
     let first_link = p.page.saturating_sub(PAGE_WINDOW).max(1);
     let last_link = (p.page + PAGE_WINDOW).min(p.pages);
+    // Only the shown rows are decoded, and none when they are already rendered.
     let shown = if settings.build_rows {
-        &all[p.start..p.end]
+        all.decode(p.start..p.end)
     } else {
-        &[]
+        Vec::new()
     };
     HistoryView {
         rows: shown
@@ -635,10 +637,11 @@ mod tests {
         assert_eq!(transaction_kind("bonus"), "other");
     }
 
-    fn transactions(n: usize) -> Vec<Transaction> {
-        (0..n)
+    fn transactions(n: usize) -> TransactionList {
+        let all: Vec<Transaction> = (0..n)
             .map(|i| Transaction::example_usage(&format!("row {i}")))
-            .collect()
+            .collect();
+        TransactionList::of(&all)
     }
 
     fn settings(page: usize) -> ViewSettings<'static> {
@@ -653,7 +656,7 @@ mod tests {
         }
     }
 
-    fn data(history: &[Transaction], balance: f64) -> PageData<'_> {
+    fn data(history: &TransactionList, balance: f64) -> PageData<'_> {
         PageData {
             account_cached: false,
             info: UserInfo::default(),
@@ -718,7 +721,7 @@ mod tests {
 
     #[test]
     fn rows_are_branded() {
-        let row = transaction_view(&transactions(1)[0], Tz::UTC);
+        let row = transaction_view(&transactions(1).get(0).unwrap(), Tz::UTC);
         assert_eq!(row.service, "image_search via CTZ-AI");
         assert_eq!(row.amount, "-$0.0125");
         assert_eq!(row.tokens, "1,834");

@@ -1,12 +1,12 @@
-//! Results derived from one version of a parsed history (its CSV, a page's rendered
+//! Results derived from one version of a history (its CSV, a page's rendered
 //! rows), kept for the few most recently used. Entries hold the history weakly: a history
 //! the memory budget let go is not kept alive here. No I/O.
 
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::license_api::wire::Transaction;
+use crate::history::TransactionList;
 
-type Entry<K, V> = (Weak<Vec<Transaction>>, K, Arc<V>);
+type Entry<K, V> = (Weak<TransactionList>, K, Arc<V>);
 
 /// A small most-recently-used store of values derived from histories.
 pub struct Derived<K, V> {
@@ -25,7 +25,7 @@ impl<K: PartialEq, V> Derived<K, V> {
     /// The value for this history version and key, made once.
     pub fn get_or_make<E>(
         &self,
-        history: &Arc<Vec<Transaction>>,
+        history: &Arc<TransactionList>,
         key: K,
         make: impl FnOnce() -> Result<V, E>,
     ) -> Result<Arc<V>, E> {
@@ -45,7 +45,7 @@ impl<K: PartialEq, V> Derived<K, V> {
 
     /// The value, if made for this history version and key; a hit becomes the most
     /// recently used.
-    pub fn get(&self, history: &Arc<Vec<Transaction>>, key: &K) -> Option<Arc<V>> {
+    pub fn get(&self, history: &Arc<TransactionList>, key: &K) -> Option<Arc<V>> {
         let mut entries = self.lock();
         let position = entries
             .iter()
@@ -64,11 +64,12 @@ impl<K: PartialEq, V> Derived<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::license_api::wire::Transaction;
 
     #[test]
     fn a_value_is_made_once_per_history_version_and_key() {
         let store: Derived<u32, String> = Derived::new(2);
-        let history = Arc::new(vec![Transaction::default()]);
+        let history = Arc::new(TransactionList::of(&[Transaction::default()]));
         let mut made = 0;
         for _ in 0..3 {
             let value = store
@@ -80,7 +81,7 @@ mod tests {
             assert_eq!(*value, "one");
         }
         assert_eq!(made, 1);
-        let newer = Arc::new(vec![Transaction::default()]);
+        let newer = Arc::new(TransactionList::of(&[Transaction::default()]));
         assert!(
             store.get(&newer, &1).is_none(),
             "another version is another entry"
@@ -90,7 +91,7 @@ mod tests {
     #[test]
     fn the_store_neither_grows_past_its_capacity_nor_keeps_histories_alive() {
         let store: Derived<u32, u32> = Derived::new(2);
-        let history = Arc::new(vec![Transaction::default(); 1000]);
+        let history = Arc::new(TransactionList::of(&vec![Transaction::default(); 1000]));
         for key in 0..5 {
             store
                 .get_or_make(&history, key, || Ok::<_, ()>(key))

@@ -5,7 +5,7 @@
 //! cells that a spreadsheet would run as a formula are neutralised with a leading `'`
 //! (OWASP "CSV Injection"). No I/O besides the given writer.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::io::{self, Write};
 
 use chrono::NaiveDate;
@@ -28,13 +28,17 @@ const HEADER: [&str; 7] = [
 ];
 
 /// Writes `transactions`, in the given order, as the CSV download.
-pub fn write_csv(out: &mut impl Write, transactions: &[Transaction]) -> io::Result<()> {
+pub fn write_csv(
+    out: &mut impl Write,
+    transactions: impl IntoIterator<Item = impl Borrow<Transaction>>,
+) -> io::Result<()> {
     out.write_all(BOM)?;
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(&mut *out);
     writer.write_record(HEADER)?;
     for transaction in transactions {
+        let transaction = transaction.borrow();
         let service = brand(&transaction.service_type);
         let description = brand(&transaction.description);
         let amount = format_amount(transaction.signed_amount());

@@ -2,9 +2,9 @@
 //! so a page waits for the slowest call rather than their sum. Fresh answers are written
 //! back to the PHP page's cache files.
 //!
-//! Performs file and HTTP I/O; the parsed history is kept in memory while its cache file
-//! is unchanged (same size and modification time), so a page view does not re-parse
-//! megabytes of JSON.
+//! Performs file and HTTP I/O; a history read from its cache file is kept in memory while
+//! the file is unchanged (same size and modification time), so a page view does not
+//! re-read megabytes of JSON.
 
 use std::collections::HashMap;
 use std::fs;
@@ -19,14 +19,15 @@ use std::time::Duration;
 
 use crate::cache::{self, Cached, FetchLock};
 use crate::config::LicenseConfig;
-use crate::dashboard::{Sourced, local_date};
+use crate::dashboard::{PER_PAGE, Sourced, local_date, paginate};
+use crate::history::TransactionList;
 use crate::install::Installation;
 use crate::last_good::LastGood;
-use crate::license_api::wire::{Pricing, Transaction, UserInfo, UserStats};
+use crate::license_api::wire::{Pricing, UserInfo, UserStats};
 use crate::license_api::{ApiClient, ApiError, Endpoint};
 
-/// The parsed history shared between requests.
-pub type History = Arc<Vec<Transaction>>;
+/// A history shared between requests (its entries are decoded when shown).
+pub type History = Arc<TransactionList>;
 
 /// Which parts a page needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +96,7 @@ fn stamp(path: &Path) -> Option<FileStamp> {
     })
 }
 
-/// Parsed transaction cache files by path, valid while the file's stamp is unchanged,
+/// Transaction cache files read, by path, valid while the file's stamp is unchanged,
 /// within a memory budget across installations (least recently used go first).
 #[derive(Debug)]
 pub struct HistoryMemo {
@@ -121,9 +122,9 @@ struct MemoEntry {
     last_used: u64,
 }
 
-/// The default memory budget of parsed histories: about fifteen 10,000-entry histories.
-/// The estimate counts the entries and their text, not the allocator's overhead, so
-/// RSS grows by up to about twice the budget (measured by bench/run.sh).
+/// The default memory budget of histories read: about nineteen 10,000-entry histories.
+/// The estimate counts their text and the entries' positions, not the allocator's
+/// overhead (bench/run.sh measures the RSS).
 pub const DEFAULT_MEMO_BUDGET: usize = 48 * 1024 * 1024;
 
 impl Default for HistoryMemo {
@@ -133,7 +134,7 @@ impl Default for HistoryMemo {
 }
 
 impl HistoryMemo {
-    /// A memo holding at most about `budget` bytes of parsed transactions.
+    /// A memo holding at most about `budget` bytes of histories.
     pub fn with_budget(budget: usize) -> Self {
         HistoryMemo {
             budget,
@@ -141,7 +142,7 @@ impl HistoryMemo {
         }
     }
 
-    /// The cache file's transactions and timestamp, parsed at most once per version.
+    /// The cache file's transactions and timestamp, read at most once per version.
     pub fn read(&self, path: &Path) -> Option<Cached<History>> {
         let current = stamp(path)?;
         {
@@ -161,7 +162,7 @@ impl HistoryMemo {
         let mut parsed = cache::read_transactions(path)?;
         parsed.value.truncate(MAX_TRANSACTIONS);
         let history = Arc::new(parsed.value);
-        // Stat again: the file may have been replaced while we parsed it.
+        // Stat again: the file may have been replaced while we read it.
         if stamp(path) == Some(current) {
             self.insert(path, current, parsed.timestamp, &history);
         }
@@ -179,7 +180,7 @@ impl HistoryMemo {
     }
 
     fn insert(&self, path: &Path, stamp: FileStamp, timestamp: i64, history: &History) {
-        let bytes = history_bytes(history);
+        let bytes = history.memory_bytes();
         let mut state = self.lock();
         if let Some(old) = state.entries.remove(path) {
             state.total -= old.bytes;
@@ -230,21 +231,6 @@ impl HistoryMemo {
     }
 }
 
-/// What a parsed history costs in memory: the entries and their text.
-fn history_bytes(history: &[Transaction]) -> usize {
-    history
-        .iter()
-        .map(|t| {
-            std::mem::size_of::<Transaction>()
-                + t.id.capacity()
-                + t.created_at.capacity()
-                + t.transaction_type.capacity()
-                + t.service_type.capacity()
-                + t.description.capacity()
-        })
-        .sum()
-}
-
 /// Everything a gathering needs to know.
 pub struct Gatherer<'a> {
     pub api: &'a ApiClient,
@@ -258,6 +244,10 @@ pub struct Gatherer<'a> {
     pub force: bool,
     /// How long a user/info or user/stats answer is reused, in seconds (0: never).
     pub account_ttl: i64,
+    /// Set when this process answers one request (CGI) for a view of this page: only
+    /// the page's entries are read from a cache file, through its index, as nothing
+    /// read would stay in memory for a next request.
+    pub only_page: Option<usize>,
 }
 
 impl Gatherer<'_> {
@@ -346,7 +336,20 @@ impl Gatherer<'_> {
 
     /// A transaction cache file, fresh or not.
     fn cached_history(&self, path: &Path) -> Option<Sourced<History>> {
-        let cached = self.memo.read(path)?;
+        let cached = match self.only_page {
+            Some(page) => {
+                let rows = |count| {
+                    let shown = paginate(count, page, PER_PAGE);
+                    shown.start..shown.end
+                };
+                let page = cache::read_transaction_page(path, rows)?;
+                Cached {
+                    timestamp: page.timestamp,
+                    value: Arc::new(page.value),
+                }
+            }
+            None => self.memo.read(path)?,
+        };
         Some(Sourced {
             value: cached.value,
             fetched_at: cached.timestamp,
@@ -451,15 +454,12 @@ impl Gatherer<'_> {
         if let Some(fresh) = self.fresh_history(path).filter(|_| !self.force) {
             return Ok((fresh, None));
         }
-        let mut answer = self.api.call_history(&self.config.credentials)?;
-        if answer.transactions.len() > MAX_TRANSACTIONS {
-            answer.transactions.truncate(MAX_TRANSACTIONS);
-            answer.raw = serde_json::to_string(&answer.transactions)
-                .map_err(|e| ApiError::Format(e.to_string()))?;
-        }
-        let history = Arc::new(answer.transactions);
+        let mut list = self.api.call_history(&self.config.credentials)?;
+        list.truncate(MAX_TRANSACTIONS);
+        let history = Arc::new(list);
         let domain = &self.config.credentials.domain;
-        let warning = match cache::write_transactions_raw(path, self.now, domain, &answer.raw) {
+        let raw = history.to_json_array();
+        let warning = match cache::write_transactions_raw(path, self.now, domain, &raw) {
             Ok(()) => {
                 self.memo.remember(path, self.now, &history);
                 None
@@ -584,7 +584,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_file_is_parsed_again() {
+    fn a_changed_file_is_read_again() {
         let dir = std::env::temp_dir().join(format!(
             "tokenusage-memo-change-{}-{}",
             std::process::id(),

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use crate::dashboard;
 use crate::fastcgi::{self, CodecError, Decoder, Limits, Record, RecordType};
+use crate::history::{EntryIndex, TransactionList};
 use crate::license_api::client::{self, RawAnswer};
 use crate::license_api::wire::{self, Pricing, Transaction, UserInfo, UserStats};
 use crate::php::session::{self, Handler, Session, SessionValue};
@@ -385,6 +386,9 @@ fn check_session_path(id: &str) {
 /// 400, down every path its text takes to the page and the CSV download.
 pub fn api_json(data: &[u8]) {
     let body = String::from_utf8_lossy(data).into_owned();
+    if let Some(list) = wire::history_fast(&body) {
+        check_transactions(&list);
+    }
     for status in [200, 400] {
         let raw = RawAnswer {
             status,
@@ -409,30 +413,28 @@ fn check_api_data(data: &Value) {
     let pricing = serde_json::from_value::<Pricing>(data.clone()).ok();
     let transactions = match wire::transactions_array(data) {
         Some(list) => {
-            let all = serde_json::from_value::<Vec<Transaction>>(Value::Array(list.clone()));
-            // The history is taken whole or not at all; still show what each row does.
-            all.unwrap_or_else(|_| {
-                list.iter()
-                    .filter_map(|item| serde_json::from_value(item.clone()).ok())
-                    .collect()
-            })
+            let text = serde_json::to_string(list).expect("a JSON value prints");
+            TransactionList::from_array(text).expect("a printed array reads back")
         }
-        None => Vec::new(),
+        None => TransactionList::default(),
     };
     check_transactions(&transactions);
+    let transactions = transactions.decode(0..transactions.len());
     check_dashboard(info, stats, pricing, &transactions);
 }
 
-/// Rows, CSV and branding of transactions from any source.
-fn check_transactions(transactions: &[Transaction]) {
-    for t in transactions {
+/// Rows, CSV and branding of transactions from any source; every entry is shown.
+fn check_transactions(transactions: &TransactionList) {
+    let decoded = transactions.decode(0..transactions.len());
+    assert_eq!(decoded.len(), transactions.len(), "no entry dropped");
+    for t in &decoded {
         let row = dashboard::transaction_view(t, Tz::UTC);
         assert!(row.description.chars().count() <= dashboard::DESCRIPTION_CHARS + 3);
         let _ = branding::brand(&t.description);
         let _ = branding::brand(&t.service_type);
     }
     let mut csv = Vec::new();
-    export::write_csv(&mut csv, transactions).expect("a Vec<u8> takes any CSV");
+    export::write_csv(&mut csv, transactions.iter()).expect("a Vec<u8> takes any CSV");
     check_csv(&csv, transactions.len());
 }
 
@@ -519,8 +521,16 @@ fn check_prices(balance: f64, pricing: &Pricing) {
     }
 }
 
-/// The pricing and transaction cache files (PHP-written or ours).
+/// The pricing and transaction cache files (PHP-written or ours), and the entry index
+/// beside a transaction cache file.
 pub fn cache_files(data: &[u8]) {
+    if let Some(index) = EntryIndex::decode(data) {
+        assert_eq!(
+            index.encode().as_deref(),
+            Some(data),
+            "an index reads back as written"
+        );
+    }
     if let Some(cached) = cache::parse_transactions(data) {
         check_transactions(&cached.value);
         let _ = cache::is_fresh(cached.timestamp, 1_763_712_000, cache::TRANSACTIONS_TTL);

@@ -19,6 +19,7 @@ pub mod fastcgi;
 pub mod fetch;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod history;
 pub mod i18n;
 pub mod install;
 pub mod last_good;

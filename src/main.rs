@@ -71,7 +71,7 @@ fn run(args: Args) -> Result<(), String> {
     }
 }
 
-fn site(args: &Args) -> Result<Site, String> {
+fn site(args: &Args, one_request: bool) -> Result<Site, String> {
     let auth = Auth::new(&args.auth)?;
     if matches!(auth, Auth::None) {
         eprintln!(
@@ -90,6 +90,7 @@ fn site(args: &Args) -> Result<Site, String> {
         api,
         account_ttl: args.account_cache,
         memo_budget: args.memory_budget_mb * 1024 * 1024,
+        one_request,
         ..SiteOptions::default()
     })
     .map_err(|e| e.to_string())
@@ -108,10 +109,10 @@ fn session_keys(target: &SessionTarget, session_path: &str) -> Result<(), String
 }
 
 fn serve_cgi(args: &Args) -> Result<(), String> {
-    match site(args) {
+    match site(args, true) {
         Ok(site) => {
             let answered = cgi::serve_one(|request| handle(request, &site));
-            // The process ends now: freeing a parsed history costs a tenth of a request.
+            // The process ends now: freeing what it read is wasted work.
             std::mem::forget(site);
             answered
         }
@@ -141,7 +142,7 @@ fn serve_fastcgi(
     listener: fastcgi::Listener,
     shutdown: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(), String> {
-    let site = Arc::new(site(args)?);
+    let site = Arc::new(site(args, false)?);
     let options = fastcgi::ServerOptions {
         workers: args.workers,
         ..fastcgi::ServerOptions::default()

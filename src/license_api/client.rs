@@ -10,9 +10,9 @@ use std::time::Duration;
 use serde_json::Value;
 use ureq::Agent;
 
-use super::wire::{
-    EnvelopeError, HistoryAnswer, Transaction, history_fast, transactions_array, unwrap_envelope,
-};
+use crate::history::TransactionList;
+
+use super::wire::{EnvelopeError, history_fast, transactions_array, unwrap_envelope};
 
 /// The public license server, used when the config names no `api_url`.
 pub const DEFAULT_API_URL: &str = "https://comusthumbz.com/projects/api.php";
@@ -174,20 +174,18 @@ impl ApiClient {
 
     /// Calls `credits/history`: the common envelope is decoded in one pass, anything
     /// else leniently.
-    pub fn call_history(&self, credentials: &Credentials) -> Result<HistoryAnswer, ApiError> {
+    pub fn call_history(&self, credentials: &Credentials) -> Result<TransactionList, ApiError> {
         let raw = self.call_raw(credentials, Endpoint::History)?;
         if raw.status == 200 {
-            if let Some(answer) = history_fast(&raw.body) {
-                return Ok(answer);
+            if let Some(list) = history_fast(&raw.body) {
+                return Ok(list);
             }
         }
         let data = decode(&raw)?;
         let list = transactions_array(&data)
             .ok_or_else(|| ApiError::Format("no transactions array".into()))?;
-        let transactions: Vec<Transaction> = serde_json::from_value(Value::Array(list.clone()))
-            .map_err(|e| ApiError::Format(e.to_string()))?;
-        let raw = serde_json::to_string(list).map_err(|e| ApiError::Format(e.to_string()))?;
-        Ok(HistoryAnswer { transactions, raw })
+        let text = serde_json::to_string(list).map_err(|e| ApiError::Format(e.to_string()))?;
+        TransactionList::from_array(text).map_err(|e| ApiError::Format(e.to_string()))
     }
 
     /// Calls an endpoint and returns the status and body as received.

@@ -6,6 +6,8 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use crate::history::TransactionList;
+
 /// One entry of `credits/history`, newest first on the wire.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -259,18 +261,10 @@ pub enum EnvelopeError {
     WrongShape,
 }
 
-/// A `credits/history` answer: the transactions, and their JSON text as the server sent
-/// it (written to the cache file unchanged).
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistoryAnswer {
-    pub transactions: Vec<Transaction>,
-    pub raw: String,
-}
-
 /// The common shape, `{"success": true, "data": {"transactions": [...]}}`, decoded in one
 /// pass without building a JSON tree; `None` for anything else (the caller then takes the
 /// lenient path, which also finds the error message).
-pub fn history_fast(body: &str) -> Option<HistoryAnswer> {
+pub fn history_fast(body: &str) -> Option<TransactionList> {
     use serde_json::value::RawValue;
     #[derive(Deserialize)]
     struct Envelope<'a> {
@@ -281,17 +275,15 @@ pub fn history_fast(body: &str) -> Option<HistoryAnswer> {
     #[derive(Deserialize)]
     struct Data<'a> {
         #[serde(borrow)]
-        transactions: &'a RawValue,
+        transactions: Vec<&'a RawValue>,
     }
-    let envelope: Envelope<'_> = serde_json::from_str(body).ok()?;
-    if !envelope.success {
-        return None;
-    }
-    let raw = envelope.data.transactions.get();
-    Some(HistoryAnswer {
-        transactions: serde_json::from_str(raw).ok()?,
-        raw: raw.to_string(),
-    })
+    let mut success = false;
+    let list = TransactionList::locate(body.to_string(), |body| {
+        let envelope: Envelope<'_> = serde_json::from_str(body).ok()?;
+        success = envelope.success;
+        Some(envelope.data.transactions)
+    })?;
+    success.then_some(list)
 }
 
 /// The `transactions` array of `credits/history` data, kept raw for the cache file.
@@ -357,9 +349,12 @@ mod tests {
     #[test]
     fn the_fast_history_path_keeps_the_servers_text() {
         let body = r#"{"success":true,"data":{"transactions":[{"id":1,"amount":"-0.5","x":[1]}],"total":1}}"#;
-        let answer = history_fast(body).unwrap();
-        assert_eq!(answer.transactions[0].amount, -0.5);
-        assert_eq!(answer.raw, r#"[{"id":1,"amount":"-0.5","x":[1]}]"#);
+        let list = history_fast(body).unwrap();
+        assert_eq!(list.get(0).unwrap().amount, -0.5);
+        assert_eq!(
+            list.to_json_array(),
+            r#"[{"id":1,"amount":"-0.5","x":[1]}]"#
+        );
         assert_eq!(history_fast(r#"{"success":false,"error":"x"}"#), None);
         assert_eq!(history_fast(r#"{"transactions":[]}"#), None);
     }

@@ -731,3 +731,95 @@ fn a_translation_file_changes_the_pages_strings() {
     );
     assert_eq!(attrs(&html, "html", "lang"), ["de"]);
 }
+
+#[test]
+fn cgi_reads_a_page_through_the_index_beside_the_cache_and_shows_what_fastcgi_shows() {
+    let api = sample_api(10_000);
+    let install = Install::new("cgi-index", &api.url());
+    let server = Server::start(&[]);
+    let rows = |html: &str| texts(html, "table.transactions tbody tr");
+    let fastcgi_34 = rows(&server.get(&install, "page=34").text());
+    let index = {
+        let mut name = today_file(&install).into_os_string();
+        name.push(".idx");
+        std::path::PathBuf::from(name)
+    };
+    assert!(
+        !index.exists(),
+        "FastCGI keeps the history in memory, no index"
+    );
+
+    for round in ["writes the index", "reads through it"] {
+        let page = cgi(&page_params(&install, "page=34"), &[]);
+        assert_eq!(rows(&page.text()), fastcgi_34, "{round}");
+        assert!(index.exists(), "{round}");
+    }
+    let cgi_1 = rows(&cgi(&page_params(&install, "page=1"), &[]).text());
+    assert_eq!(cgi_1, rows(&server.get(&install, "page=1").text()));
+    assert_eq!(cgi_1.len(), 300);
+
+    // The PHP page rewrites the file in place: the index no longer names it.
+    let now = chrono::Utc::now().timestamp();
+    fs::write(
+        today_file(&install),
+        format!(
+            r#"{{"timestamp":{now},"domain":"demo.example.com","transactions":[{{"id":1,"transaction_type":"purchase","amount":"5","description":"rewritten"}}]}}"#
+        ),
+    )
+    .unwrap();
+    let page = cgi(&page_params(&install, "page=34"), &[]).text();
+    assert_eq!(
+        texts(&page, ".pagination-info span")[0],
+        "Showing 1-1 of 1 transactions (Page 1 of 1)"
+    );
+    assert!(rows(&page)[0].ends_with("rewritten"));
+    assert_eq!(
+        api.calls("credits/history"),
+        1,
+        "every view read the cache file"
+    );
+
+    // Clear Cache removes the index with the file, and counts only the file.
+    let cleared = server.click(&install, "clear_cache").text();
+    assert_eq!(
+        texts(&cleared, ".notice-success"),
+        ["Cleared 1 transaction cache files. Fresh data will be fetched."]
+    );
+    assert!(!index.exists());
+}
+
+#[test]
+fn an_entry_that_is_not_a_transaction_is_shown_with_its_text_not_dropped() {
+    let api = sample_api(10);
+    let install = Install::new("unreadable-entry", &api.url());
+    let now = chrono::Utc::now().timestamp();
+    fs::create_dir_all(install.transaction_cache_dir()).unwrap();
+    fs::write(
+        today_file(&install),
+        format!(
+            r#"{{"timestamp":{now},"domain":"demo.example.com","transactions":[{{"id":1,"transaction_type":"purchase","amount":"5","description":"fine"}},{{"amount":"lots","description":"<b>odd</b>"}},42]}}"#
+        ),
+    )
+    .unwrap();
+    let server = Server::start(&[]);
+    for (how, html) in [
+        ("FastCGI", server.get(&install, "").text()),
+        ("CGI", cgi(&page_params(&install, ""), &[]).text()),
+    ] {
+        let rows = texts(&html, "table.transactions tbody tr");
+        assert_eq!(rows.len(), 3, "{how}: nothing dropped");
+        assert!(rows[0].ends_with("fine"), "{how}");
+        assert!(rows[1].contains(r#"unreadable"#), "{how}: {}", rows[1]);
+        let titles = attrs(&html, "table.transactions td[title]", "title");
+        assert_eq!(
+            titles[1], r#"Unreadable entry: {"amount":"lots","description":"<b>odd</b>"}"#,
+            "{how}: the whole text on hover"
+        );
+        assert!(!html.contains("<b>odd</b>"), "{how}: escaped");
+        assert_eq!(titles[2], "Unreadable entry: 42", "{how}");
+    }
+    let csv = server.get(&install, "action=download").text();
+    assert_eq!(csv.lines().count(), 4, "the header and every entry");
+    assert!(csv.contains("Unreadable entry: 42"));
+    assert_eq!(api.calls("credits/history"), 0, "the cache file was used");
+}
