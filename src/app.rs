@@ -13,8 +13,10 @@ use crate::cache;
 use crate::config::{ConfigError, ConfigStore, LicenseConfig};
 use crate::csrf;
 use crate::dashboard::local_date;
-use crate::dashboard::{self, Notice, PageData, Sourced, TransactionView, ViewSettings};
-use crate::derived::Derived;
+use crate::dashboard::{
+    self, DashboardView, Notice, PageData, Sourced, TransactionView, ViewSettings,
+};
+use crate::derived::{Derived, Recent};
 use crate::export;
 use crate::fetch::{Gatherer, HistoryMemo, Needs, Stale, required};
 use crate::i18n::Strings;
@@ -77,6 +79,11 @@ pub struct Site {
     csv: Derived<(), Vec<u8>>,
     /// Recently shown pages of rows, rendered: a view renders only the cards around them.
     rows: Derived<RowsKey, String>,
+    /// Recently rendered dashboards by the view they show.
+    pages: Recent<PageKey, RenderedPage>,
+    /// What a kept page was rendered with in place of a browser's CSRF token: random per
+    /// process, so no text from the license server can contain it.
+    token_placeholder: String,
     account_ttl: i64,
     /// This process answers one request (CGI): a view reads only its page of a history.
     one_request: bool,
@@ -87,6 +94,8 @@ pub struct Site {
 const CSV_KEPT: usize = 4;
 /// Rendered pages of rows kept (about 80 KB each).
 const ROWS_KEPT: usize = 64;
+/// Rendered dashboards kept, without their rows (about 10 KB each with their view).
+const PAGES_KEPT: usize = 64;
 
 /// What a page of rows depends on besides the history: the page, the zone, the language.
 type RowsKey = (usize, chrono_tz::Tz, Option<String>);
@@ -108,6 +117,8 @@ impl Site {
             last_good: LastGood::default(),
             csv: Derived::new(CSV_KEPT),
             rows: Derived::new(ROWS_KEPT),
+            pages: Recent::new(PAGES_KEPT),
+            token_placeholder: csrf::token_from_bytes(&rand::random()),
             account_ttl: options.account_ttl.as_secs() as i64,
             one_request: options.one_request,
             clock: options.clock,
@@ -419,13 +430,30 @@ impl Page<'_> {
                     .map_err(PageError::Render)?,
             });
         }
+        // A view equal to one shown before (the same account, page, ages and notices) is
+        // not rendered again: only this browser's token and the rows are put in.
+        let key = PageKey {
+            view,
+            strings: config.strings.clone(),
+            language: config.language.clone(),
+        };
+        let placeholder = &self.site.token_placeholder;
         let page = self
-            .render_fragment("dashboard.html", ("view", &view))
+            .site
+            .pages
+            .get_or_make(key, |key| {
+                let common = common(key.language.as_deref(), placeholder);
+                let html = self.site.renderer.render(
+                    "dashboard.html",
+                    &key.strings,
+                    &common,
+                    ("view", &key.view),
+                )?;
+                Ok(RenderedPage::cut(&html, placeholder))
+            })
             .map_err(PageError::Render)?;
-        Ok(Response::html(
-            200,
-            splice_rows(&page, rows_html.as_deref()),
-        ))
+        let rows = rows_html.as_deref().map_or("", String::as_str);
+        Ok(Response::html(200, page.assemble(self.token, rows)))
     }
 
     fn download(&self, mut notices: Vec<Notice>) -> Result<Response, PageError> {
@@ -580,18 +608,80 @@ fn action_label(action: Action) -> &'static str {
 /// template escapes `<` in what it prints.
 const ROWS_MARKER: &str = "<!--tokenusage:rows-->";
 
-/// Places the rendered rows at the page's marker, copying them once (passing 100 KB of
-/// rows through the template engine copied them several times per view).
-fn splice_rows(page: &str, rows: Option<&String>) -> Vec<u8> {
-    let rows = rows.map_or("", String::as_str);
-    let Some(at) = page.find(ROWS_MARKER) else {
-        return page.as_bytes().to_vec();
-    };
-    let mut body = Vec::with_capacity(page.len() + rows.len());
-    body.extend_from_slice(&page.as_bytes()[..at]);
-    body.extend_from_slice(rows.as_bytes());
-    body.extend_from_slice(&page.as_bytes()[at + ROWS_MARKER.len()..]);
-    body
+/// What a rendered dashboard depends on: the view (rows left out) and the strings.
+struct PageKey {
+    view: DashboardView,
+    strings: Strings,
+    language: Option<String>,
+}
+
+impl PartialEq for PageKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.strings.is_same(&other.strings)
+            && self.language == other.language
+            && self.view == other.view
+    }
+}
+
+/// A rendered dashboard, cut where a browser's CSRF token and the page's rows go.
+#[derive(Debug, PartialEq)]
+struct RenderedPage {
+    pieces: Vec<Piece>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Piece {
+    Text(String),
+    Token,
+    Rows,
+}
+
+impl RenderedPage {
+    /// Cuts `html`, rendered with `placeholder` as the token, at the token and the rows'
+    /// marker.
+    fn cut(html: &str, placeholder: &str) -> RenderedPage {
+        let mut pieces = Vec::new();
+        let (before, after) = match html.split_once(ROWS_MARKER) {
+            Some((before, after)) => (before, Some(after)),
+            None => (html, None),
+        };
+        let push_text = |text: &str, pieces: &mut Vec<Piece>| {
+            for (i, part) in text.split(placeholder).enumerate() {
+                if i > 0 {
+                    pieces.push(Piece::Token);
+                }
+                if !part.is_empty() {
+                    pieces.push(Piece::Text(part.to_string()));
+                }
+            }
+        };
+        push_text(before, &mut pieces);
+        if let Some(after) = after {
+            pieces.push(Piece::Rows);
+            push_text(after, &mut pieces);
+        }
+        RenderedPage { pieces }
+    }
+
+    /// The page with this token and these rows.
+    fn assemble(&self, token: &str, rows: &str) -> Vec<u8> {
+        let piece = |p: &'_ Piece| -> usize {
+            match p {
+                Piece::Text(text) => text.len(),
+                Piece::Token => token.len(),
+                Piece::Rows => rows.len(),
+            }
+        };
+        let mut body = Vec::with_capacity(self.pieces.iter().map(piece).sum());
+        for p in &self.pieces {
+            body.extend_from_slice(match p {
+                Piece::Text(text) => text.as_bytes(),
+                Piece::Token => token.as_bytes(),
+                Piece::Rows => rows.as_bytes(),
+            });
+        }
+        body
+    }
 }
 
 /// One banner per distinct failure: what failed, in the seed's words, and the age of the
@@ -751,5 +841,41 @@ fn add_security_headers(response: &mut Response) {
         ),
     ] {
         response.set_header(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_page_takes_each_browsers_token_and_the_rows() {
+        let placeholder = "0123456789abcdef";
+        let html = format!(
+            "<a href=\"?action=refresh_data&token={placeholder}\">{ROWS_MARKER}<b data-x=\"{placeholder}\"></b>"
+        );
+        let page = RenderedPage::cut(&html, placeholder);
+        assert_eq!(
+            page.pieces,
+            [
+                Piece::Text("<a href=\"?action=refresh_data&token=".into()),
+                Piece::Token,
+                Piece::Text("\">".into()),
+                Piece::Rows,
+                Piece::Text("<b data-x=\"".into()),
+                Piece::Token,
+                Piece::Text("\"></b>".into()),
+            ]
+        );
+        assert_eq!(
+            String::from_utf8(page.assemble("feed", "<tr></tr>")).unwrap(),
+            "<a href=\"?action=refresh_data&token=feed\"><tr></tr><b data-x=\"feed\"></b>"
+        );
+    }
+
+    #[test]
+    fn a_page_without_the_rows_marker_is_kept_whole() {
+        let page = RenderedPage::cut("<p>no rows</p>", "0123");
+        assert_eq!(page.assemble("t", "<tr></tr>"), b"<p>no rows</p>");
     }
 }

@@ -1,6 +1,7 @@
-//! Results derived from one version of a history (its CSV, a page's rendered
-//! rows), kept for the few most recently used. Entries hold the history weakly: a history
-//! the memory budget let go is not kept alive here. No I/O.
+//! Results derived from one version of a history (its CSV, a page's rendered rows), and
+//! rendered pages by the view they show, kept for the few most recently used. Entries
+//! hold a history weakly: a history the memory budget let go is not kept alive here.
+//! No I/O.
 
 use std::sync::{Arc, Mutex, Weak};
 
@@ -61,6 +62,50 @@ impl<K: PartialEq, V> Derived<K, V> {
     }
 }
 
+/// A small most-recently-used store keyed by equality, for keys with no history behind
+/// them (a rendered page by the whole view it shows).
+pub struct Recent<K, V> {
+    capacity: usize,
+    entries: Mutex<Vec<(K, Arc<V>)>>,
+}
+
+impl<K: PartialEq, V> Recent<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        Recent {
+            capacity,
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The value kept for an equal key, else `make(key)`'s, kept.
+    pub fn get_or_make<E>(
+        &self,
+        key: K,
+        make: impl FnOnce(&K) -> Result<V, E>,
+    ) -> Result<Arc<V>, E> {
+        {
+            let mut entries = self.lock();
+            if let Some(position) = entries.iter().position(|(k, _)| *k == key) {
+                let entry = entries.remove(position);
+                let value = entry.1.clone();
+                entries.push(entry);
+                return Ok(value);
+            }
+        }
+        let value = Arc::new(make(&key)?);
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity {
+            entries.remove(0);
+        }
+        entries.push((key, value.clone()));
+        Ok(value)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(K, Arc<V>)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +131,26 @@ mod tests {
             store.get(&newer, &1).is_none(),
             "another version is another entry"
         );
+    }
+
+    #[test]
+    fn recent_values_are_made_once_per_equal_key_within_the_capacity() {
+        let store: Recent<String, usize> = Recent::new(2);
+        let made = std::cell::Cell::new(0);
+        let get = |key: &str| {
+            *store
+                .get_or_make(key.to_string(), |k| {
+                    made.set(made.get() + 1);
+                    Ok::<_, ()>(k.len())
+                })
+                .unwrap()
+        };
+        assert_eq!((get("a"), get("bb"), get("a")), (1, 2, 1));
+        get("ccc"); // "bb" is the least recently used: it goes
+        get("a");
+        get("bb");
+        assert_eq!(made.get(), 4);
+        assert_eq!(store.lock().len(), 2);
     }
 
     #[test]

@@ -366,22 +366,33 @@ fn pair_length(bytes: &[u8]) -> Option<Vec<u8>> {
 /// Appends one record; `content` longer than [`MAX_CONTENT_LEN`] is cut (callers split).
 fn push_record(out: &mut Vec<u8>, kind: RecordType, request_id: u16, content: &[u8]) {
     let content = content.get(..MAX_CONTENT_LEN).unwrap_or(content);
-    let len = u16::try_from(content.len()).unwrap_or(u16::MAX);
-    let padding = (8 - content.len() % 8) % 8;
+    out.extend_from_slice(&record_header(kind, request_id, content.len()));
+    out.extend_from_slice(content);
+    out.resize(out.len() + padding(content.len()), 0);
+}
+
+/// The header of a record of `content_len` bytes (at most [`MAX_CONTENT_LEN`]), padded
+/// to a multiple of 8 as the specification recommends.
+pub fn record_header(kind: RecordType, request_id: u16, content_len: usize) -> [u8; HEADER_LEN] {
+    let len = u16::try_from(content_len.min(MAX_CONTENT_LEN)).unwrap_or(u16::MAX);
     let [id_hi, id_lo] = request_id.to_be_bytes();
     let [len_hi, len_lo] = len.to_be_bytes();
-    out.extend_from_slice(&[
+    let padding = padding(content_len) as u8;
+    [
         VERSION_1,
         u8::from(kind),
         id_hi,
         id_lo,
         len_hi,
         len_lo,
-        padding as u8,
+        padding,
         0,
-    ]);
-    out.extend_from_slice(content);
-    out.resize(out.len() + padding, 0);
+    ]
+}
+
+/// The padding after `content_len` bytes of content.
+pub fn padding(content_len: usize) -> usize {
+    (8 - content_len % 8) % 8
 }
 
 #[cfg(test)]

@@ -360,7 +360,7 @@ mod tests {
         ];
         for entries in [
             vec![10..20, 15..40],  // overlapping
-            vec![10..20, 30..30], // empty
+            vec![10..20, 30..30],  // empty
             vec![10..20, 41..101], // past the file's end
         ] {
             let mut bytes = EntryIndex { entries, ..index() }.encode().unwrap();

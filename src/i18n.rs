@@ -166,6 +166,11 @@ impl PartialEq for Strings {
 }
 
 impl Strings {
+    /// True when both are the very same loaded strings (not merely equal text).
+    pub fn is_same(&self, other: &Strings) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     fn new(map: BTreeMap<&'static str, String>) -> Self {
         let for_templates = tera::Value::from_serializable(&map);
         Strings(Arc::new(Texts { map, for_templates }))

@@ -281,12 +281,17 @@ fn accept_loop(
                 continue;
             }
         }
-        match listener.accept() {
-            Ok(stream) => hand_over(stream, sender, shutdown)?,
-            Err(err) if is_transient(&err) => {}
-            Err(err) => {
-                eprintln!("tokenusage: fastcgi: accept failed, retrying: {err}");
-                thread::sleep(ACCEPT_RETRY);
+        // Take every connection waiting, not one per poll: under load that saves a
+        // poll() per request.
+        while !shutdown.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok(stream) => hand_over(stream, sender, shutdown)?,
+                Err(err) if is_transient(&err) => break,
+                Err(err) => {
+                    eprintln!("tokenusage: fastcgi: accept failed, retrying: {err}");
+                    thread::sleep(ACCEPT_RETRY);
+                    break;
+                }
             }
         }
     }
@@ -751,46 +756,57 @@ impl Read for Stream {
 struct StdoutRecords<'a, W: Write> {
     out: &'a mut W,
     id: u16,
-    content: Vec<u8>,
-    frame: Vec<u8>,
+    /// The record being filled: room for its header, then its content; the data is
+    /// copied once, into here, and the header written in front when it is sent.
+    record: Vec<u8>,
 }
 
 impl<'a, W: Write> StdoutRecords<'a, W> {
     fn new(out: &'a mut W, id: u16) -> Self {
-        StdoutRecords {
-            out,
-            id,
-            content: Vec::with_capacity(codec::MAX_CONTENT_LEN),
-            frame: Vec::with_capacity(codec::MAX_CONTENT_LEN + 16),
-        }
+        let mut record = Vec::with_capacity(codec::HEADER_LEN + codec::MAX_CONTENT_LEN + 8);
+        record.resize(codec::HEADER_LEN, 0);
+        StdoutRecords { out, id, record }
+    }
+
+    fn content_len(&self) -> usize {
+        self.record.len() - codec::HEADER_LEN
     }
 
     fn send_record(&mut self) -> io::Result<()> {
-        self.frame.clear();
-        codec::encode_record(&mut self.frame, RecordType::Stdout, self.id, &self.content);
-        self.content.clear();
-        self.out.write_all(&self.frame)
+        let len = self.content_len();
+        let header = codec::record_header(RecordType::Stdout, self.id, len);
+        self.record[..codec::HEADER_LEN].copy_from_slice(&header);
+        self.record
+            .resize(self.record.len() + codec::padding(len), 0);
+        self.out.write_all(&self.record)?;
+        self.record.truncate(codec::HEADER_LEN);
+        Ok(())
     }
 
     /// Sends what is left, the empty STDOUT that ends the stream, and END_REQUEST.
     fn finish(mut self) -> io::Result<()> {
-        if !self.content.is_empty() {
+        if self.content_len() > 0 {
             self.send_record()?;
         }
-        self.frame.clear();
-        codec::encode_stream(&mut self.frame, RecordType::Stdout, self.id, &[]);
-        codec::encode_end_request(&mut self.frame, self.id, 0, ProtocolStatus::RequestComplete);
-        self.out.write_all(&self.frame)?;
+        self.record.clear();
+        codec::encode_stream(&mut self.record, RecordType::Stdout, self.id, &[]);
+        codec::encode_end_request(
+            &mut self.record,
+            self.id,
+            0,
+            ProtocolStatus::RequestComplete,
+        );
+        self.out.write_all(&self.record)?;
         self.out.flush()
     }
 }
 
 impl<W: Write> Write for StdoutRecords<'_, W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = codec::MAX_CONTENT_LEN - self.content.len();
+        let room = codec::MAX_CONTENT_LEN - self.content_len();
         let taken = room.min(data.len());
-        self.content.extend_from_slice(&data[..taken]);
-        if self.content.len() == codec::MAX_CONTENT_LEN {
+        self.record.extend_from_slice(&data[..taken]);
+        if self.content_len() == codec::MAX_CONTENT_LEN {
             self.send_record()?;
         }
         Ok(taken)

@@ -823,3 +823,44 @@ fn an_entry_that_is_not_a_transaction_is_shown_with_its_text_not_dropped() {
     assert!(csv.contains("Unreadable entry: 42"));
     assert_eq!(api.calls("credits/history"), 0, "the cache file was used");
 }
+
+#[test]
+fn a_page_shown_again_carries_each_browsers_own_token_and_current_data() {
+    let api = sample_api(500);
+    let install = Install::new("kept-pages", &api.url());
+    let server = Server::start(&["--account-cache-seconds", "0"]);
+    let first = server.get(&install, "");
+    let cookie = csrf_cookie(&first).unwrap();
+    let token = cookie.split('=').nth(1).unwrap().to_string();
+    let again = server.get_with_cookie(&install, "", &cookie).text();
+    let other = server.get(&install, "");
+    let other_token = csrf_cookie(&other)
+        .unwrap()
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert_ne!(token, other_token);
+    for (html, token) in [(&again, &token), (&other.text(), &other_token)] {
+        let links = attrs(html, "nav.actions a", "href");
+        let with_token: Vec<_> = links.iter().filter(|l| l.contains("token=")).collect();
+        assert_eq!(with_token.len(), 3, "{links:?}");
+        for link in with_token {
+            assert!(link.ends_with(&format!("token={token}")), "{link}");
+        }
+    }
+    assert_eq!(
+        again.replace(&token, "T"),
+        other.text().replace(&other_token, "T"),
+        "the same page apart from the token"
+    );
+    // New data from the license server shows at once.
+    assert!(texts(&again, ".banner-low-balance").is_empty());
+    api.set_balance(0.5);
+    let low = server.get_with_cookie(&install, "", &cookie).text();
+    assert_eq!(texts(&low, ".banner-low-balance").len(), 1);
+    assert_eq!(
+        attrs(&low, "#balance dd.balance", "class"),
+        ["balance balance-low"]
+    );
+}
