@@ -7,7 +7,6 @@
 
 use std::ops::Range;
 
-use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::license_api::wire::Transaction;
@@ -35,14 +34,7 @@ impl TransactionList {
         text: String,
         locate: impl for<'a> FnOnce(&'a str) -> Option<Vec<&'a RawValue>>,
     ) -> Option<TransactionList> {
-        let base = text.as_ptr() as usize;
-        let entries = locate(&text)?
-            .into_iter()
-            .map(|entry| {
-                let start = entry.get().as_ptr() as usize - base;
-                start..start + entry.get().len()
-            })
-            .collect();
+        let entries = positions(&text, &locate(&text)?);
         Some(TransactionList::window(text, entries, 0, 0))
     }
 
@@ -64,19 +56,14 @@ impl TransactionList {
 
     /// The entries of a JSON array.
     pub fn from_array(text: String) -> Result<TransactionList, serde_json::Error> {
-        let mut error = None;
-        let list = TransactionList::locate(text, |text| {
-            serde_json::from_str(text).map_err(|e| error = Some(e)).ok()
-        });
-        match (list, error) {
-            (Some(list), _) => Ok(list),
-            (None, Some(error)) => Err(error),
-            (None, None) => unreachable!("locate fails only through the closure"),
-        }
+        let raw: Vec<&RawValue> = serde_json::from_str(&text)?;
+        let entries = positions(&text, &raw);
+        Ok(TransactionList::window(text, entries, 0, 0))
     }
 
-    /// A list of these transactions (tests and the sample API).
-    pub fn of(transactions: &[impl Serialize]) -> TransactionList {
+    /// A list of these transactions, for tests.
+    #[cfg(test)]
+    pub fn of(transactions: &[Transaction]) -> TransactionList {
         let text = serde_json::to_string(transactions).expect("transactions serialize");
         TransactionList::from_array(text).expect("serialized transactions are an array")
     }
@@ -149,6 +136,18 @@ impl TransactionList {
     pub fn memory_bytes(&self) -> usize {
         self.text.len() + self.entries.capacity() * std::mem::size_of::<Range<usize>>()
     }
+}
+
+/// Where each of `entries`, borrowed from `text`, lies in it.
+fn positions(text: &str, entries: &[&RawValue]) -> Vec<Range<usize>> {
+    let base = text.as_ptr() as usize;
+    entries
+        .iter()
+        .map(|entry| {
+            let start = entry.get().as_ptr() as usize - base;
+            start..start + entry.get().len()
+        })
+        .collect()
 }
 
 /// Which file an [`EntryIndex`] describes: a rewritten file differs in one of these.

@@ -312,6 +312,11 @@ pub fn csrf_cookie(response: &CgiResponse) -> Option<String> {
         .then(|| pair.to_string())
 }
 
+/// The CSRF token a response sets (its cookie's value).
+pub fn csrf_token(response: &CgiResponse) -> Option<String> {
+    csrf_cookie(response).map(|pair| pair["tokenusage_csrf=".len()..].to_string())
+}
+
 /// The params nginx sends for a GET of the page.
 pub fn page_params(install: &Install, query: &str) -> Vec<(&'static str, String)> {
     vec![
