@@ -97,8 +97,21 @@ const ROWS_KEPT: usize = 64;
 /// Rendered dashboards kept, without their rows (about 10 KB each with their view).
 const PAGES_KEPT: usize = 64;
 
-/// What a page of rows depends on besides the history: the page, the zone, the language.
-type RowsKey = (usize, chrono_tz::Tz, Option<String>);
+/// What a page of rows depends on besides the history: the page, the zone and the very
+/// strings it was rendered with (a changed translation file loads new ones).
+struct RowsKey {
+    page: usize,
+    timezone: chrono_tz::Tz,
+    strings: Strings,
+}
+
+impl PartialEq for RowsKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.page == other.page
+            && self.timezone == other.timezone
+            && self.strings.is_same(&other.strings)
+    }
+}
 
 impl Site {
     /// Builds the site; fails only when the templates do not compile.
@@ -341,7 +354,7 @@ impl Page<'_> {
             }
             Action::ClearCache => {
                 let dir = self.install.transaction_cache_dir();
-                self.site.memo.clear();
+                self.site.memo.forget_folder(&dir);
                 match cache::clear_transaction_caches(&dir) {
                     Ok(count) => notices.push(Notice::success(
                         strings
@@ -392,16 +405,16 @@ impl Page<'_> {
             pricing: pricing.map_err(|e| e.to_string()),
             history: history_list,
         };
-        let rows_key: RowsKey = (
-            dashboard::paginate(
+        let rows_key = RowsKey {
+            page: dashboard::paginate(
                 history.as_ref().map_or(0, |h| h.value.len()),
                 self.query.page,
                 dashboard::PER_PAGE,
             )
             .page,
-            config.timezone,
-            config.language.clone(),
-        );
+            timezone: config.timezone,
+            strings: config.strings.clone(),
+        };
         let rendered_rows = history
             .as_ref()
             .ok()
@@ -421,13 +434,12 @@ impl Page<'_> {
             let rows = std::mem::take(&mut shown.rows);
             rows_html = Some(match rendered_rows {
                 Some(html) => html,
-                None => self
-                    .site
-                    .rows
-                    .get_or_make(&h.value, rows_key, || {
-                        self.render_fragment("transactions.html", ("rows", &rows))
-                    })
-                    .map_err(PageError::Render)?,
+                None => {
+                    let html = self
+                        .render_fragment("transactions.html", ("rows", &rows))
+                        .map_err(PageError::Render)?;
+                    self.site.rows.insert(&h.value, rows_key, html)
+                }
             });
         }
         // A view equal to one shown before (the same account, page, ages and notices) is

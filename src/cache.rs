@@ -12,16 +12,16 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::time::{Duration, Instant, SystemTime};
 
-use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::history::{EntryIndex, FileIdentity, TransactionList};
+use crate::digest::md5_hex;
+use crate::history::{EntryIndex, MAX_TRANSACTIONS, TransactionList};
+use crate::stamp::FileStamp;
 
 /// How long the pricing cache is fresh, in seconds.
 pub const PRICING_TTL: i64 = 300;
@@ -69,9 +69,44 @@ pub fn write_pricing(path: &Path, now: i64, data: &Value) -> io::Result<()> {
 
 /// The transaction cache file of a domain for a local date (`Y-m-d`).
 pub fn transaction_cache_file(dir: &Path, domain: &str, local_date: &str) -> PathBuf {
-    let hash = Md5::digest(domain.as_bytes());
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    dir.join(format!("transactions_{hex}_{local_date}.json"))
+    HistoryFiles::of(domain).for_date(dir, local_date)
+}
+
+/// The transaction cache files of one domain, `transactions_{md5(domain)}_{Y-m-d}.json`:
+/// the name's md5 is worked out once per config load, not on every view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryFiles {
+    /// `transactions_{md5(domain)}_`.
+    prefix: String,
+}
+
+impl HistoryFiles {
+    pub fn of(domain: &str) -> HistoryFiles {
+        HistoryFiles {
+            prefix: format!("transactions_{}_", md5_hex(domain)),
+        }
+    }
+
+    /// The file for a local date (`Y-m-d`).
+    pub fn for_date(&self, dir: &Path, local_date: &str) -> PathBuf {
+        dir.join(format!("{}{local_date}.json", self.prefix))
+    }
+
+    /// The newest file of a day other than `today`: yesterday's file is the best stale
+    /// copy when the license server is down after midnight (or today's file is broken).
+    pub fn newest_before(&self, dir: &Path, today: &str) -> Option<PathBuf> {
+        let todays = format!("{}{today}.json", self.prefix);
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .ok()?
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| {
+                name.starts_with(&self.prefix) && name.ends_with(".json") && *name != todays
+            })
+            .collect();
+        // Names end in Y-m-d, so the greatest name is the newest day.
+        names.sort();
+        names.pop().map(|name| dir.join(name))
+    }
 }
 
 /// Reads a transaction cache file.
@@ -122,11 +157,11 @@ pub fn read_transaction_page(
     rows: impl FnOnce(usize) -> Range<usize>,
 ) -> Option<Cached<TransactionList>> {
     let mut file = fs::File::open(path).ok()?;
-    let identity = file_identity(&file.metadata().ok()?);
+    let stamp = FileStamp::of(&file.metadata().ok()?);
     let index = fs::read(index_path(path))
         .ok()
         .and_then(|bytes| EntryIndex::decode(&bytes))
-        .filter(|index| index.file == identity);
+        .filter(|index| index.file == stamp);
     if let Some(page) = index.and_then(|index| read_indexed(&file, &index, rows)) {
         return Some(page);
     }
@@ -134,7 +169,7 @@ pub fn read_transaction_page(
     file.read_to_string(&mut text).ok()?;
     let whole = parse_transactions_text(text)?;
     let index = EntryIndex {
-        file: identity,
+        file: stamp,
         timestamp: whole.timestamp,
         entries: whole.value.entries().to_vec(),
     };
@@ -152,7 +187,7 @@ fn read_indexed(
     index: &EntryIndex,
     rows: impl FnOnce(usize) -> Range<usize>,
 ) -> Option<Cached<TransactionList>> {
-    let total = index.entries.len();
+    let total = index.entries.len().min(MAX_TRANSACTIONS);
     let wanted = rows(total);
     let end = wanted.end.min(total);
     let start = wanted.start.min(end);
@@ -173,15 +208,6 @@ fn read_indexed(
     })
 }
 
-/// Which file this is, as an index records it.
-fn file_identity(meta: &fs::Metadata) -> FileIdentity {
-    FileIdentity {
-        len: meta.len(),
-        modified_ns: meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec(),
-        inode: meta.ino(),
-    }
-}
-
 /// Writes a transaction cache file atomically around the transactions' JSON text as the
 /// server sent it.
 pub fn write_transactions_raw(path: &Path, now: i64, domain: &str, raw: &str) -> io::Result<()> {
@@ -192,29 +218,6 @@ pub fn write_transactions_raw(path: &Path, now: i64, domain: &str, raw: &str) ->
         r#"{{"timestamp":{now},"domain":{domain},"transactions":{raw}}}"#
     )?;
     write_atomically(path, &body)
-}
-
-/// The newest transaction cache file of a domain other than `today`'s: yesterday's file
-/// is the best stale copy when the license server is down after midnight.
-pub fn latest_transaction_file(dir: &Path, domain: &str, today: &str) -> Option<PathBuf> {
-    let todays = transaction_cache_file(dir, domain, today);
-    let prefix = todays
-        .file_name()?
-        .to_str()?
-        .rsplit_once('_')?
-        .0
-        .to_string()
-        + "_";
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .ok()?
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().into_string().ok()?;
-            (name.starts_with(&prefix) && name.ends_with(".json")).then(|| dir.join(name))
-        })
-        .collect();
-    // Names end in Y-m-d, so the greatest name is the newest day.
-    files.sort();
-    files.pop()
 }
 
 /// Deletes a file; a file already gone is not an error. Returns whether one was deleted.
@@ -552,12 +555,22 @@ mod tests {
             fs::write(path, "{}").unwrap();
         }
         assert_eq!(
-            latest_transaction_file(&dir, "example.com", "2026-11-20"),
-            Some(newer)
+            HistoryFiles::of("example.com").newest_before(&dir, "2026-11-20"),
+            Some(newer.clone())
         );
         assert_eq!(
-            latest_transaction_file(&dir, "none.com", "2026-11-20"),
+            HistoryFiles::of("none.com").newest_before(&dir, "2026-11-20"),
             None
+        );
+        // Today's file (broken, or it would not be asked) is not its own stale copy.
+        fs::write(
+            transaction_cache_file(&dir, "example.com", "2026-11-20"),
+            "{}",
+        )
+        .unwrap();
+        assert_eq!(
+            HistoryFiles::of("example.com").newest_before(&dir, "2026-11-20"),
+            Some(newer)
         );
         fs::remove_dir_all(dir).unwrap();
     }

@@ -9,15 +9,16 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use chrono_tz::Tz;
 
+use crate::cache::HistoryFiles;
 use crate::i18n::Strings;
 use crate::install::Installation;
 use crate::license_api::Credentials;
 use crate::license_api::client::DEFAULT_API_URL;
 use crate::php::config::{PhpConfig, PhpValue, parse_config};
+use crate::stamp::FileStamp;
 
 /// Where a setting may come from, in order of preference.
 #[derive(Debug, Clone, Copy)]
@@ -58,11 +59,11 @@ const LANGUAGE: &[Source] = &[
 /// A checked license config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LicenseConfig {
-    /// The file it was read from.
-    pub file: PathBuf,
     pub credentials: Credentials,
     /// `credentials.fingerprint()`, computed once per config load.
     pub credentials_id: String,
+    /// The domain's transaction cache files, named once per config load.
+    pub history_files: HistoryFiles,
     pub demo_mode: bool,
     /// The admin's time zone (PHP's default, UTC, when unset or unknown).
     pub timezone: Tz,
@@ -148,8 +149,8 @@ pub fn from_php(php: &PhpConfig, file: &Path) -> Result<LicenseConfig, ConfigErr
         .and_then(|name| name.parse::<Tz>().ok())
         .unwrap_or(Tz::UTC);
     Ok(LicenseConfig {
-        file: file.to_path_buf(),
         credentials_id: credentials.fingerprint(),
+        history_files: HistoryFiles::of(&credentials.domain),
         credentials,
         demo_mode: value_of(php, DEMO_MODE).is_some_and(PhpValue::is_truthy),
         timezone,
@@ -175,13 +176,6 @@ fn text_of(php: &PhpConfig, sources: &[Source]) -> Option<String> {
     })
 }
 
-/// What identifies one version of a file on disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    len: u64,
-    modified: Option<SystemTime>,
-}
-
 /// A loaded config, shared by the requests that use it.
 pub type Loaded = Result<Arc<LicenseConfig>, ConfigError>;
 
@@ -197,13 +191,7 @@ impl ConfigStore {
         let candidates = install.config_candidates();
         let Some((file, stamp)) = candidates.iter().find_map(|path| {
             let meta = fs::metadata(path).ok()?;
-            meta.is_file().then(|| {
-                let stamp = FileStamp {
-                    len: meta.len(),
-                    modified: meta.modified().ok(),
-                };
-                (path.clone(), stamp)
-            })
+            meta.is_file().then(|| (path.clone(), FileStamp::of(&meta)))
         }) else {
             let error = ConfigError::NotFound(candidates.to_vec());
             eprintln!("tokenusage: {error}");

@@ -15,7 +15,7 @@ pub const TOKEN_BYTES: usize = 32;
 
 /// Makes a token from random bytes.
 pub fn token_from_bytes(bytes: &[u8; TOKEN_BYTES]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::hex(bytes)
 }
 
 /// The token in the request's cookies, if it is well formed (the first cookie of the

@@ -7,20 +7,82 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::history::TransactionList;
 
-type Entry<K, V> = (Weak<TransactionList>, K, Arc<V>);
-
-/// A small most-recently-used store of values derived from histories.
-pub struct Derived<K, V> {
+/// A small most-recently-used store keyed by equality (keys need no hash: a rendered
+/// page is keyed by the whole view it shows).
+pub struct Recent<K, V> {
     capacity: usize,
-    entries: Mutex<Vec<Entry<K, V>>>,
+    entries: Mutex<Vec<(K, Arc<V>)>>,
 }
 
-impl<K: PartialEq, V> Derived<K, V> {
+impl<K: PartialEq, V> Recent<K, V> {
+    /// The value kept for an equal key, else `make(key)`'s, kept.
+    pub fn get_or_make<E>(
+        &self,
+        key: K,
+        make: impl FnOnce(&K) -> Result<V, E>,
+    ) -> Result<Arc<V>, E> {
+        if let Some(found) = self.find(|k| *k == key) {
+            return Ok(found);
+        }
+        let value = make(&key)?;
+        Ok(self.insert(key, value))
+    }
+}
+
+impl<K, V> Recent<K, V> {
     pub fn new(capacity: usize) -> Self {
-        Derived {
+        Recent {
             capacity,
             entries: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The value of the first key that `matches`; a hit becomes the most recently used.
+    fn find(&self, matches: impl Fn(&K) -> bool) -> Option<Arc<V>> {
+        let mut entries = self.lock();
+        let position = entries.iter().position(|(k, _)| matches(k))?;
+        let entry = entries.remove(position);
+        let value = entry.1.clone();
+        entries.push(entry);
+        Some(value)
+    }
+
+    /// Keeps `value` under `key`, in place of the least recently used when full.
+    fn insert(&self, key: K, value: V) -> Arc<V> {
+        let value = Arc::new(value);
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity {
+            entries.remove(0);
+        }
+        entries.push((key, value.clone()));
+        value
+    }
+
+    fn retain(&self, keep: impl Fn(&K) -> bool) {
+        self.lock().retain(|(k, _)| keep(k));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(K, Arc<V>)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One version of a history, held weakly: equal only to the very same history (while
+/// the weak reference lives, its allocation, hence its address, cannot be reused).
+struct Version(Weak<TransactionList>);
+
+impl Version {
+    fn is(&self, history: &Arc<TransactionList>) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(history))
+    }
+}
+
+/// Values derived from one version of a history (its CSV, a page's rendered rows).
+pub struct Derived<K, V>(Recent<(Version, K), V>);
+
+impl<K: PartialEq, V> Derived<K, V> {
+    pub fn new(capacity: usize) -> Self {
+        Derived(Recent::new(capacity))
     }
 
     /// The value for this history version and key, made once.
@@ -30,82 +92,26 @@ impl<K: PartialEq, V> Derived<K, V> {
         key: K,
         make: impl FnOnce() -> Result<V, E>,
     ) -> Result<Arc<V>, E> {
-        if let Some(found) = self.get(history, &key) {
-            return Ok(found);
+        match self.get(history, &key) {
+            Some(found) => Ok(found),
+            None => Ok(self.insert(history, key, make()?)),
         }
-        let value = Arc::new(make()?);
-        let mut entries = self.lock();
-        // Entries whose history is gone are of no use; then the least recently used.
-        entries.retain(|(h, _, _)| h.strong_count() > 0);
-        if entries.len() >= self.capacity {
-            entries.remove(0);
-        }
-        entries.push((Arc::downgrade(history), key, value.clone()));
-        Ok(value)
     }
 
     /// The value, if made for this history version and key; a hit becomes the most
     /// recently used.
     pub fn get(&self, history: &Arc<TransactionList>, key: &K) -> Option<Arc<V>> {
-        let mut entries = self.lock();
-        let position = entries
-            .iter()
-            .position(|(h, k, _)| std::ptr::eq(h.as_ptr(), Arc::as_ptr(history)) && k == key)?;
-        let entry = entries.remove(position);
-        let value = entry.2.clone();
-        entries.push(entry);
-        Some(value)
+        self.0.find(|(version, k)| version.is(history) && k == key)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry<K, V>>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    /// Keeps a value made for this history version and key.
+    pub fn insert(&self, history: &Arc<TransactionList>, key: K, value: V) -> Arc<V> {
+        // Entries whose history is gone are of no use.
+        self.0.retain(|(version, _)| version.0.strong_count() > 0);
+        self.0
+            .insert((Version(Arc::downgrade(history)), key), value)
     }
 }
-
-/// A small most-recently-used store keyed by equality, for keys with no history behind
-/// them (a rendered page by the whole view it shows).
-pub struct Recent<K, V> {
-    capacity: usize,
-    entries: Mutex<Vec<(K, Arc<V>)>>,
-}
-
-impl<K: PartialEq, V> Recent<K, V> {
-    pub fn new(capacity: usize) -> Self {
-        Recent {
-            capacity,
-            entries: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// The value kept for an equal key, else `make(key)`'s, kept.
-    pub fn get_or_make<E>(
-        &self,
-        key: K,
-        make: impl FnOnce(&K) -> Result<V, E>,
-    ) -> Result<Arc<V>, E> {
-        {
-            let mut entries = self.lock();
-            if let Some(position) = entries.iter().position(|(k, _)| *k == key) {
-                let entry = entries.remove(position);
-                let value = entry.1.clone();
-                entries.push(entry);
-                return Ok(value);
-            }
-        }
-        let value = Arc::new(make(&key)?);
-        let mut entries = self.lock();
-        if entries.len() >= self.capacity {
-            entries.remove(0);
-        }
-        entries.push((key, value.clone()));
-        Ok(value)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(K, Arc<V>)>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,7 +168,7 @@ mod tests {
                 .get_or_make(&history, key, || Ok::<_, ()>(key))
                 .unwrap();
         }
-        assert_eq!(store.lock().len(), 2);
+        assert_eq!(store.0.lock().len(), 2);
         let weak = Arc::downgrade(&history);
         drop(history);
         assert!(

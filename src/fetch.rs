@@ -7,10 +7,8 @@
 //! re-read megabytes of JSON.
 
 use std::collections::HashMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -25,6 +23,7 @@ use crate::install::Installation;
 use crate::last_good::LastGood;
 use crate::license_api::wire::{Pricing, UserInfo, UserStats};
 use crate::license_api::{ApiClient, ApiError, Endpoint};
+use crate::stamp::FileStamp;
 
 /// A history shared between requests (its entries are decoded when shown).
 pub type History = Arc<TransactionList>;
@@ -74,27 +73,8 @@ pub struct Stale {
     pub fetched_at: i64,
 }
 
-/// The most transactions kept from one answer or cache file (the API sends at most
-/// 10,000; this bounds a misbehaving server or file).
-pub const MAX_TRANSACTIONS: usize = 200_000;
-
 /// A fetched part and, if its cache could not be written, a warning.
 type Fetched<T> = Result<(Sourced<T>, Option<String>), ApiError>;
-
-/// Identifies one version of a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    len: u64,
-    modified: Option<SystemTime>,
-}
-
-fn stamp(path: &Path) -> Option<FileStamp> {
-    let meta = fs::metadata(path).ok()?;
-    Some(FileStamp {
-        len: meta.len(),
-        modified: meta.modified().ok(),
-    })
-}
 
 /// Transaction cache files read, by path, valid while the file's stamp is unchanged,
 /// within a memory budget across installations (least recently used go first).
@@ -144,7 +124,7 @@ impl HistoryMemo {
 
     /// The cache file's transactions and timestamp, read at most once per version.
     pub fn read(&self, path: &Path) -> Option<Cached<History>> {
-        let current = stamp(path)?;
+        let current = FileStamp::read(path)?;
         {
             let mut state = self.lock();
             state.tick += 1;
@@ -159,11 +139,10 @@ impl HistoryMemo {
                 }
             }
         }
-        let mut parsed = cache::read_transactions(path)?;
-        parsed.value.truncate(MAX_TRANSACTIONS);
+        let parsed = cache::read_transactions(path)?;
         let history = Arc::new(parsed.value);
         // Stat again: the file may have been replaced while we read it.
-        if stamp(path) == Some(current) {
+        if FileStamp::read(path) == Some(current) {
             self.insert(path, current, parsed.timestamp, &history);
         }
         Some(Cached {
@@ -174,7 +153,7 @@ impl HistoryMemo {
 
     /// Remembers what we just wrote, so the next view does not parse it again.
     fn remember(&self, path: &Path, timestamp: i64, history: &History) {
-        if let Some(current) = stamp(path) {
+        if let Some(current) = FileStamp::read(path) {
             self.insert(path, current, timestamp, history);
         }
     }
@@ -219,11 +198,13 @@ impl HistoryMemo {
         self.lock().total
     }
 
-    /// Forgets everything (after Clear Cache or Refresh Data).
-    pub fn clear(&self) {
+    /// Forgets the histories read from files in `dir` (after Clear Cache deleted them):
+    /// their memory goes at once rather than when the budget needs it. Other
+    /// installations' histories stay.
+    pub fn forget_folder(&self, dir: &Path) {
         let mut state = self.lock();
-        state.entries.clear();
-        state.total = 0;
+        state.entries.retain(|path, _| !path.starts_with(dir));
+        state.total = state.entries.values().map(|e| e.bytes).sum();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, MemoState> {
@@ -301,11 +282,8 @@ impl Gatherer<'_> {
 
     /// Today's transaction cache file, named by the admin's local date like the PHP page.
     pub fn history_path(&self) -> PathBuf {
-        cache::transaction_cache_file(
-            &self.install.transaction_cache_dir(),
-            &self.config.credentials.domain,
-            &self.today(),
-        )
+        let dir = self.install.transaction_cache_dir();
+        self.config.history_files.for_date(&dir, &self.today())
     }
 
     fn today(&self) -> String {
@@ -366,8 +344,10 @@ impl Gatherer<'_> {
     fn stale_history(&self, path: &Path) -> Option<Sourced<History>> {
         self.cached_history(path).or_else(|| {
             let dir = self.install.transaction_cache_dir();
-            let domain = &self.config.credentials.domain;
-            let older = cache::latest_transaction_file(&dir, domain, &self.today())?;
+            let older = self
+                .config
+                .history_files
+                .newest_before(&dir, &self.today())?;
             self.cached_history(&older)
         })
     }
@@ -432,7 +412,7 @@ impl Gatherer<'_> {
     fn fetch_pricing(&self) -> Fetched<Pricing> {
         let _lock = FetchLock::acquire(&self.install.pricing_lock(), self.lock_wait());
         // Another request may have fetched while we waited for the lock.
-        if let Some(fresh) = self.fresh_pricing().filter(|_| !self.force) {
+        if let Some(fresh) = (!self.force).then(|| self.fresh_pricing()).flatten() {
             return Ok((fresh, None));
         }
         let data = self.api.call(&self.config.credentials, Endpoint::Pricing)?;
@@ -451,12 +431,10 @@ impl Gatherer<'_> {
 
     fn fetch_history(&self, path: &Path) -> Fetched<History> {
         let _lock = FetchLock::acquire(&self.install.history_lock(), self.lock_wait());
-        if let Some(fresh) = self.fresh_history(path).filter(|_| !self.force) {
+        if let Some(fresh) = (!self.force).then(|| self.fresh_history(path)).flatten() {
             return Ok((fresh, None));
         }
-        let mut list = self.api.call_history(&self.config.credentials)?;
-        list.truncate(MAX_TRANSACTIONS);
-        let history = Arc::new(list);
+        let history = Arc::new(self.api.call_history(&self.config.credentials)?);
         let domain = &self.config.credentials.domain;
         let raw = history.to_json_array();
         let warning = match cache::write_transactions_raw(path, self.now, domain, &raw) {
@@ -581,6 +559,27 @@ mod tests {
         assert!(state.entries.contains_key(&files[4]));
         drop(state);
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn clear_cache_forgets_only_its_own_folders_histories() {
+        let root = std::env::temp_dir().join(format!(
+            "tokenusage-memo-forget-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let (one, two) = (root.join("one"), root.join("two"));
+        let kept = history_file(&two, "h.json", 10);
+        let memo = HistoryMemo::default();
+        memo.read(&history_file(&one, "h.json", 10)).unwrap();
+        memo.read(&kept).unwrap();
+        let both = memo.held_bytes();
+        memo.forget_folder(&one);
+        let state = memo.lock();
+        assert_eq!(state.entries.keys().collect::<Vec<_>>(), [&kept]);
+        assert_eq!(state.total * 2, both);
+        drop(state);
+        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::ops::Range;
 use serde_json::value::RawValue;
 
 use crate::license_api::wire::Transaction;
+use crate::stamp::FileStamp;
 
 /// The entries of a history: JSON text, and where in it each entry lies. A list may hold
 /// a window of a longer history (one page, read through an [`EntryIndex`]): it then knows
@@ -23,6 +24,10 @@ pub struct TransactionList {
     /// Entries in the whole history.
     total: usize,
 }
+
+/// The most entries a list holds: the API sends at most 10,000; this bounds a misbehaving
+/// server or cache file, whichever way the list is read.
+pub const MAX_TRANSACTIONS: usize = 200_000;
 
 /// What an unreadable entry shows of its text (the rest is cut).
 const UNREADABLE_SHOWN_CHARS: usize = 200;
@@ -78,18 +83,13 @@ impl TransactionList {
     }
 
     /// True when every entry of the history is held (not a window of it).
+    #[cfg(test)]
     pub fn is_whole(&self) -> bool {
         self.first == 0 && self.entries.len() == self.total
     }
 
-    /// Keeps the first `max` entries.
-    pub fn truncate(&mut self, max: usize) {
-        self.entries.truncate(max.saturating_sub(self.first));
-        self.total = self.total.min(max);
-    }
-
     /// One entry's JSON text as the server sent it, if held.
-    pub fn raw(&self, index: usize) -> Option<&str> {
+    fn raw(&self, index: usize) -> Option<&str> {
         let held = index.checked_sub(self.first)?;
         self.entries.get(held).map(|r| &self.text[r.clone()])
     }
@@ -143,6 +143,7 @@ fn positions(text: &str, entries: &[&RawValue]) -> Vec<Range<usize>> {
     let base = text.as_ptr() as usize;
     entries
         .iter()
+        .take(MAX_TRANSACTIONS)
         .map(|entry| {
             let start = entry.get().as_ptr() as usize - base;
             start..start + entry.get().len()
@@ -150,21 +151,12 @@ fn positions(text: &str, entries: &[&RawValue]) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// Which file an [`EntryIndex`] describes: a rewritten file differs in one of these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileIdentity {
-    pub len: u64,
-    /// Modification time, nanoseconds since the epoch.
-    pub modified_ns: i64,
-    pub inode: u64,
-}
-
 /// Where each entry of a transaction cache file lies, kept beside the file so that a
 /// process answering one request (CGI) reads only the shown page's bytes instead of
 /// reading and scanning megabytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryIndex {
-    pub file: FileIdentity,
+    pub file: FileStamp,
     /// The cache file's `timestamp`.
     pub timestamp: i64,
     pub entries: Vec<Range<usize>>,
@@ -201,7 +193,7 @@ impl EntryIndex {
             return None;
         }
         let word = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap());
-        let file = FileIdentity {
+        let file = FileStamp {
             len: word(8),
             modified_ns: word(16) as i64,
             inode: word(24),
@@ -326,7 +318,7 @@ mod tests {
 
     fn index() -> EntryIndex {
         EntryIndex {
-            file: FileIdentity {
+            file: FileStamp {
                 len: 100,
                 modified_ns: 1_763_629_200_123_456_789,
                 inode: 77,
@@ -377,12 +369,11 @@ mod tests {
     }
 
     #[test]
-    fn truncation_and_the_cache_text_keep_the_first_entries() {
-        let mut list =
-            TransactionList::from_array(r#"[{"id":1},{"id":2},{"id":3}]"#.into()).unwrap();
-        list.truncate(2);
-        assert_eq!(list.len(), 2);
-        assert_eq!(list.to_json_array(), r#"[{"id":1},{"id":2}]"#);
-        assert!(list.memory_bytes() >= r#"[{"id":1},{"id":2},{"id":3}]"#.len());
+    fn a_list_holds_at_most_max_transactions_and_keeps_the_first() {
+        let text = format!("[{}]", vec![r#"{"id":1}"#; MAX_TRANSACTIONS + 2].join(","));
+        let list = TransactionList::from_array(text).unwrap();
+        assert_eq!(list.len(), MAX_TRANSACTIONS);
+        assert!(list.to_json_array().ends_with(r#"{"id":1}]"#));
+        assert!(list.memory_bytes() >= MAX_TRANSACTIONS * 8);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// The English strings. The first block is the seed's list; the rest are keys we needed
 /// for text the seed shows without naming a key.
@@ -176,9 +176,10 @@ impl Strings {
         Strings(Arc::new(Texts { map, for_templates }))
     }
 
-    /// The built-in English strings.
+    /// The built-in English strings, built once and shared.
     pub fn english() -> Self {
-        Self::new(english_map())
+        static BUILT: LazyLock<Strings> = LazyLock::new(|| Strings::new(english_map()));
+        BUILT.clone()
     }
 
     /// English overlaid with a translation file's known keys; unknown keys and non-text
@@ -189,9 +190,9 @@ impl Strings {
             serde_json::from_str(json).map_err(|e| format!("not a JSON object of strings: {e}"))?;
         for (key, value) in map {
             if let (Some(slot), serde_json::Value::String(text)) =
-                (strings.iter_mut().find(|(k, _)| **k == key), value)
+                (strings.get_mut(key.as_str()), value)
             {
-                *slot.1 = text;
+                *slot = text;
             }
         }
         Ok(Self::new(strings))

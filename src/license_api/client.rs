@@ -14,6 +14,14 @@ use crate::history::TransactionList;
 
 use super::wire::{EnvelopeError, history_fast, transactions_array, unwrap_envelope};
 
+/// The history in `credits/history` data decoded the lenient way (any envelope).
+pub fn history_from_data(data: &Value) -> Result<TransactionList, ApiError> {
+    let list =
+        transactions_array(data).ok_or_else(|| ApiError::Format("no transactions array".into()))?;
+    let text = serde_json::to_string(list).map_err(|e| ApiError::Format(e.to_string()))?;
+    TransactionList::from_array(text).map_err(|e| ApiError::Format(e.to_string()))
+}
+
 /// The public license server, used when the config names no `api_url`.
 pub const DEFAULT_API_URL: &str = "https://comusthumbz.com/projects/api.php";
 /// The largest answer we read; a 10,000-entry history is about 2.5 MB.
@@ -60,15 +68,10 @@ pub struct Credentials {
 impl Credentials {
     /// Identifies these credentials without holding the key: md5 of all four fields.
     pub fn fingerprint(&self) -> String {
-        use md5::{Digest, Md5};
-        let text = format!(
+        crate::digest::md5_hex(&format!(
             "{}\n{}\n{}\n{}",
             self.api_url, self.license_key, self.domain, self.email
-        );
-        Md5::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        ))
     }
 }
 
@@ -181,11 +184,7 @@ impl ApiClient {
                 return Ok(list);
             }
         }
-        let data = decode(&raw)?;
-        let list = transactions_array(&data)
-            .ok_or_else(|| ApiError::Format("no transactions array".into()))?;
-        let text = serde_json::to_string(list).map_err(|e| ApiError::Format(e.to_string()))?;
-        TransactionList::from_array(text).map_err(|e| ApiError::Format(e.to_string()))
+        history_from_data(&decode(&raw)?)
     }
 
     /// Calls an endpoint and returns the status and body as received.
