@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::csrf::first_cookie;
 use crate::request::Request;
-use crate::session_store::{SavePath, SessionStore, valid_session_id};
+use crate::session_store::{DEFAULT_MAX_LIFETIME, SavePath, SessionStore, valid_session_id};
 
 /// Debian's `session.save_path`.
 pub const DEFAULT_SESSION_PATH: &str = "/var/lib/php/sessions";
@@ -47,7 +47,7 @@ impl Default for AuthOptions {
             session_name: DEFAULT_SESSION_NAME.into(),
             session_path: DEFAULT_SESSION_PATH.into(),
             session_key: None,
-            session_max_lifetime: Duration::from_secs(1440),
+            session_max_lifetime: DEFAULT_MAX_LIFETIME,
             delegate_url: None,
             delegate_cache: Duration::from_secs(30),
         }
@@ -173,9 +173,7 @@ impl SessionCheck {
         let Some(id) = first_cookie(&request.cookie_header(), &self.cookie_name) else {
             return false;
         };
-        if !valid_session_id(&id) {
-            return false;
-        }
+        // `read` refuses ids PHP would not have made.
         let Ok(session) = self.store.read(&id, now) else {
             return false;
         };

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::branding::brand;
 use crate::history::TransactionList;
-use crate::license_api::wire::{Price, Pricing, Transaction, UserInfo, UserStats};
+use crate::license_api::wire::{Price, PriceTable, Pricing, Transaction, UserInfo, UserStats};
 
 /// Transactions per page, as in the PHP page.
 pub const PER_PAGE: usize = 300;
@@ -129,9 +129,7 @@ pub struct DashboardView {
     pub history_error: Option<String>,
     pub footer: FooterView,
     pub auto_refresh_ms: u64,
-    pub help_url: &'static str,
     pub buy_credits_url: &'static str,
-    pub reports_url: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -271,60 +269,70 @@ pub fn build_dashboard(data: &PageData<'_>, settings: &ViewSettings<'_>) -> Dash
             transactions_cached: data.history.as_ref().is_ok_and(|h| h.from_cache),
         },
         auto_refresh_ms: AUTO_REFRESH_MS,
-        help_url: HELP_URL,
         buy_credits_url: BUY_CREDITS_URL,
-        reports_url: REPORTS_URL,
     }
 }
 
+/// A priced service as the page shows it; the label and unit are translation keys.
+struct Service {
+    price: fn(&PriceTable) -> &Price,
+    price_label: &'static str,
+    unit: &'static str,
+    estimate_label: &'static str,
+}
+
+/// The four priced services, in the order both tables list them.
+const SERVICES: [Service; 4] = [
+    Service {
+        price: |t| &t.image_processing,
+        price_label: "token_usage_image_processing",
+        unit: "token_usage_per_10k_images",
+        estimate_label: "token_usage_image_searches",
+    },
+    Service {
+        price: |t| &t.input_tokens,
+        price_label: "token_usage_input_tokens",
+        unit: "token_usage_per_1m_tokens",
+        estimate_label: "token_usage_ai_input_tokens",
+    },
+    Service {
+        price: |t| &t.completion_tokens,
+        price_label: "token_usage_completion_tokens",
+        unit: "token_usage_per_1m_tokens",
+        estimate_label: "token_usage_ai_completion_tokens",
+    },
+    Service {
+        price: |t| &t.cached_tokens,
+        price_label: "token_usage_cached_tokens",
+        unit: "token_usage_per_1m_tokens",
+        estimate_label: "token_usage_ai_cached_tokens",
+    },
+];
+
 fn pricing_view(pricing: &Pricing, tz: Tz) -> PricingView {
-    let table = &pricing.pricing;
-    let row = |label, price: &Price, unit| PriceView {
-        label,
-        price: format_credits(price.price),
-        unit,
-    };
     PricingView {
-        rows: vec![
-            row(
-                "token_usage_image_processing",
-                &table.image_processing,
-                "token_usage_per_10k_images",
-            ),
-            row(
-                "token_usage_input_tokens",
-                &table.input_tokens,
-                "token_usage_per_1m_tokens",
-            ),
-            row(
-                "token_usage_completion_tokens",
-                &table.completion_tokens,
-                "token_usage_per_1m_tokens",
-            ),
-            row(
-                "token_usage_cached_tokens",
-                &table.cached_tokens,
-                "token_usage_per_1m_tokens",
-            ),
-        ],
+        rows: SERVICES
+            .iter()
+            .map(|s| PriceView {
+                label: s.price_label,
+                price: format_credits((s.price)(&pricing.pricing).price),
+                unit: s.unit,
+            })
+            .collect(),
         updated_at: format_timestamp(&pricing.updated_at, tz, "%Y-%m-%d %H:%M:%S"),
     }
 }
 
 fn estimates_view(balance: f64, pricing: &Pricing) -> Vec<EstimateView> {
-    let table = &pricing.pricing;
-    let row = |label, price: &Price| EstimateView {
-        label,
-        amount: estimate(balance, price)
-            .map(format_count)
-            .unwrap_or_default(),
-    };
-    vec![
-        row("token_usage_image_searches", &table.image_processing),
-        row("token_usage_ai_input_tokens", &table.input_tokens),
-        row("token_usage_ai_completion_tokens", &table.completion_tokens),
-        row("token_usage_ai_cached_tokens", &table.cached_tokens),
-    ]
+    SERVICES
+        .iter()
+        .map(|s| EstimateView {
+            label: s.estimate_label,
+            amount: estimate(balance, (s.price)(&pricing.pricing))
+                .map(format_count)
+                .unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// How many units the balance still buys at `price` per `unit`; `None` when the service
@@ -426,12 +434,10 @@ pub fn transaction_view(t: &Transaction, tz: Tz) -> TransactionView {
 
 /// The badge class of a transaction type; unknown types are shown neutrally.
 pub fn transaction_kind(transaction_type: &str) -> &'static str {
-    match transaction_type.to_ascii_lowercase().as_str() {
-        "usage" => "usage",
-        "purchase" => "purchase",
-        "refund" => "refund",
-        _ => "other",
-    }
+    ["usage", "purchase", "refund"]
+        .into_iter()
+        .find(|kind| transaction_type.eq_ignore_ascii_case(kind))
+        .unwrap_or("other")
 }
 
 /// Cuts text to `max` characters (not bytes), adding "..." when cut.
@@ -517,19 +523,19 @@ pub fn format_timestamp(text: &str, tz: Tz, pattern: &str) -> String {
 /// The admin's local date at `seconds`: names the day's transaction cache file (as PHP's
 /// `date('Y-m-d')` does) and the CSV download.
 pub fn local_date(seconds: i64, tz: Tz) -> chrono::NaiveDate {
-    DateTime::from_timestamp(seconds, 0)
-        .unwrap_or_default()
-        .with_timezone(&tz)
-        .date_naive()
+    local_time(seconds, tz).date_naive()
 }
 
 /// Unix seconds in the admin's zone.
 pub fn format_unix(seconds: i64, tz: Tz, pattern: &str) -> String {
+    local_time(seconds, tz).format(pattern).to_string()
+}
+
+/// Unix seconds as the admin's wall-clock time (the epoch when out of range).
+fn local_time(seconds: i64, tz: Tz) -> DateTime<Tz> {
     DateTime::from_timestamp(seconds, 0)
         .unwrap_or_default()
         .with_timezone(&tz)
-        .format(pattern)
-        .to_string()
 }
 
 #[cfg(test)]

@@ -18,9 +18,9 @@
 //! Never panics, whatever the input: indexing is checked, loops always advance, and
 //! nesting is limited to [`MAX_DEPTH`] levels. Pure: no I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use super::float_to_string;
+use super::{Entries, float_to_string, integer_key};
 
 /// How deeply arrays, parentheses, casts and unary operators may nest in one statement,
 /// and how deeply nested a stored value may be. Deeper statements are skipped.
@@ -104,9 +104,9 @@ impl PhpValue {
     /// and arrays.
     pub fn as_text(&self) -> Option<String> {
         match self {
-            PhpValue::Str(s) => Some(s.clone()),
-            PhpValue::Int(i) => Some(i.to_string()),
-            PhpValue::Float(f) => Some(float_to_string(*f)),
+            PhpValue::Str(_) | PhpValue::Int(_) | PhpValue::Float(_) => {
+                Some(into_string(self.clone()))
+            }
             PhpValue::Null | PhpValue::Bool(_) | PhpValue::Array(_) => None,
         }
     }
@@ -125,20 +125,11 @@ impl PhpValue {
 }
 
 impl From<&str> for PhpKey {
-    /// PHP's key rule: a canonical decimal integer (`"5"`, `"-3"`, not `"05"`, `"+5"` or
-    /// `"-0"`) that fits in 64 bits is an integer key; anything else stays a string.
+    /// PHP's key rule ([`integer_key`]): `"5"` is the integer key 5, `"05"` a string.
     fn from(text: &str) -> Self {
-        let digits = text.strip_prefix('-').unwrap_or(text);
-        let canonical = match digits.as_bytes() {
-            [] => false,
-            [b'0'] => digits.len() == text.len(),
-            [first, rest @ ..] => {
-                (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit)
-            }
-        };
-        match text.parse() {
-            Ok(i) if canonical => PhpKey::Int(i),
-            _ => PhpKey::Str(text.to_string()),
+        match integer_key(text.as_bytes()) {
+            Some(i) => PhpKey::Int(i),
+            None => PhpKey::Str(text.to_string()),
         }
     }
 }
@@ -510,8 +501,7 @@ impl<'t> Parser<'t> {
 
     /// The items of `[...]` or `array(...)`, after the opening bracket.
     fn array(&mut self, constants: &Constants, depth: usize, close: &str) -> Option<PhpValue> {
-        let mut items: Vec<(PhpKey, PhpValue)> = Vec::new();
-        let mut positions: HashMap<PhpKey, usize> = HashMap::new();
+        let mut entries = Entries::default();
         // PHP 8.3+: the next automatic key is one past the largest integer key so far.
         let mut next_free: Option<i64> = None;
         let mut full = false;
@@ -532,23 +522,13 @@ impl<'t> Parser<'t> {
                     }
                 }
             }
-            match positions.get(&key) {
-                Some(&at) => {
-                    if let Some(item) = items.get_mut(at) {
-                        item.1 = value;
-                    }
-                }
-                None => {
-                    positions.insert(key.clone(), items.len());
-                    items.push((key, value));
-                }
-            }
+            entries.insert(key, value);
             if !self.eat(",") {
                 self.expect(close)?;
                 break;
             }
         }
-        Some(PhpValue::Array(items))
+        Some(PhpValue::Array(entries.into_items()))
     }
 
     /// Skips one statement without running it: up to `;` outside brackets, or up to the
@@ -723,6 +703,11 @@ fn float_to_int(f: f64) -> i64 {
     (modulus as u64) as i64
 }
 
+/// The whitespace PHP allows around numeric strings: space, `\t`, `\n`, `\r`, `\v`, `\f`.
+fn is_php_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
 /// The number a string starts with (after whitespace) and the byte length it took, if it
 /// starts with one: `Int` when it has no `.` or exponent and fits, `Float` otherwise.
 fn numeric_prefix(text: &str) -> Option<(PhpValue, usize)> {
@@ -735,7 +720,7 @@ fn numeric_prefix(text: &str) -> Option<(PhpValue, usize)> {
         i
     };
     let mut i = 0;
-    while matches!(at(i), Some(b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)) {
+    while at(i).is_some_and(is_php_space) {
         i += 1;
     }
     let start = i;
@@ -786,9 +771,7 @@ fn to_number(value: PhpValue) -> Option<PhpValue> {
         PhpValue::Str(s) => {
             let (number, used) = numeric_prefix(&s)?;
             let rest = s.get(used..)?;
-            rest.bytes()
-                .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
-                .then_some(number)
+            rest.bytes().all(is_php_space).then_some(number)
         }
         PhpValue::Array(_) => None,
     }
@@ -970,17 +953,19 @@ impl<'s> Lexer<'s> {
         String::from_utf8_lossy(self.src.get(start..self.pos).unwrap_or_default()).into_owned()
     }
 
+    /// A string or heredoc that never ends: nothing after its start is read.
+    fn unterminated(&mut self) {
+        self.tokens.push(Token::Other);
+        self.pos = self.src.len();
+    }
+
     /// `'...'`: only `\'` and `\\` are escapes.
     fn single_quoted(&mut self) {
         let mut text = Vec::new();
         let mut i = self.pos + 1;
         loop {
             match self.at(i) {
-                None => {
-                    self.pos = self.src.len();
-                    self.tokens.push(Token::Other);
-                    return;
-                }
+                None => return self.unterminated(),
                 Some(b'\'') => break,
                 Some(b'\\') if matches!(self.at(i + 1), Some(b'\'' | b'\\')) => {
                     text.extend(self.at(i + 1));
@@ -1003,11 +988,7 @@ impl<'s> Lexer<'s> {
         let mut i = start;
         loop {
             match self.at(i) {
-                None => {
-                    self.pos = self.src.len();
-                    self.tokens.push(Token::Other);
-                    return;
-                }
+                None => return self.unterminated(),
                 Some(b'\\') => i += 2,
                 Some(b) if b == quote => break,
                 Some(_) => i += 1,
@@ -1093,8 +1074,7 @@ impl<'s> Lexer<'s> {
             {
                 Some(newline) => line_start += newline + 1,
                 None => {
-                    self.tokens.push(Token::Other);
-                    self.pos = self.src.len();
+                    self.unterminated();
                     return true;
                 }
             }

@@ -1,7 +1,63 @@
 //! Readers for PHP's own file formats.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+
 pub mod config;
 pub mod session;
+
+/// PHP's array-key rule: a key that spells a canonical decimal integer (`"5"`, `"-3"`,
+/// not `"05"`, `"+5"` or `"-0"`) that fits in 64 bits is that integer; `None` when the
+/// key stays a string.
+pub(crate) fn integer_key(bytes: &[u8]) -> Option<i64> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let canonical = match digits {
+        [] => false,
+        [b'0'] => digits.len() == bytes.len(),
+        [first, rest @ ..] => (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit),
+    };
+    if !canonical {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// An ordered map built in linear time: a repeated key keeps its first place and takes
+/// the last value, as PHP's hash tables do.
+pub(crate) struct Entries<K, V> {
+    items: Vec<(K, V)>,
+    index: HashMap<K, usize>,
+}
+
+impl<K, V> Default for Entries<K, V> {
+    fn default() -> Self {
+        Entries {
+            items: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Eq + Hash + Clone, V> Entries<K, V> {
+    pub(crate) fn insert(&mut self, key: K, value: V) {
+        match self.index.get(&key) {
+            Some(&at) => {
+                if let Some(item) = self.items.get_mut(at) {
+                    item.1 = value;
+                }
+            }
+            None => {
+                self.index.insert(key.clone(), self.items.len());
+                self.items.push((key, value));
+            }
+        }
+    }
+
+    /// The entries in order of first insertion.
+    pub(crate) fn into_items(self) -> Vec<(K, V)> {
+        self.items
+    }
+}
 
 /// A float as PHP's `echo` prints it (`precision=14`, `%.14G`): `1.5`, `0.1`, `1.0E+25`,
 /// `1.0E-5`, `-0`, `INF`, `NAN`.

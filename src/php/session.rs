@@ -22,10 +22,10 @@
 //! [`MAX_DEPTH`], and every step consumes input, so time is linear. Errors say where and
 //! what, never quoting the file's bytes. Pure: no I/O.
 
-use std::collections::HashMap;
 use std::fmt;
+use std::str::FromStr;
 
-use super::float_to_string;
+use super::{Entries, float_to_string, integer_key};
 
 /// How deeply arrays and objects may nest. PHP allows more (4096 by default), but a
 /// session deeper than this is no login session: it is refused.
@@ -241,21 +241,11 @@ impl SessionValue {
 }
 
 impl SessionKey {
-    /// PHP's key rule: a canonical decimal integer (`"5"`, `"-3"`, not `"05"`, `"+5"` or
-    /// `"-0"`) that fits in 64 bits is an integer key; anything else stays a string.
+    /// PHP's key rule ([`integer_key`]): `"5"` is the integer key 5, `"05"` a string.
     fn from_bytes(bytes: &[u8]) -> SessionKey {
-        let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
-        let canonical = match digits {
-            [] => false,
-            [b'0'] => digits.len() == bytes.len(),
-            [first, rest @ ..] => {
-                (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit)
-            }
-        };
-        let parsed = std::str::from_utf8(bytes).ok().and_then(|s| s.parse().ok());
-        match parsed {
-            Some(i) if canonical => SessionKey::Int(i),
-            _ => SessionKey::Str(bytes.to_vec()),
+        match integer_key(bytes) {
+            Some(i) => SessionKey::Int(i),
+            None => SessionKey::Str(bytes.to_vec()),
         }
     }
 
@@ -352,10 +342,7 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn error(&self, kind: SessionErrorKind) -> SessionError {
-        SessionError {
-            offset: self.pos,
-            kind,
-        }
+        error_at(self.pos, kind)
     }
 
     /// `Expected(what)` here, or `Truncated` at the end of the input.
@@ -397,34 +384,42 @@ impl<'a> Parser<'a> {
         &rest[..count]
     }
 
+    /// `[+-]?`
+    fn sign(&mut self) {
+        if !self.eat(b'-') {
+            self.eat(b'+');
+        }
+    }
+
+    /// The bytes from `start` to here, which the grammar has checked, as a number; `kind`
+    /// at `start` when they do not fit in `T`.
+    fn parse_since<T: FromStr>(
+        &self,
+        start: usize,
+        kind: SessionErrorKind,
+    ) -> Result<T, SessionError> {
+        ascii(&self.input[start..self.pos])
+            .parse()
+            .map_err(|_| error_at(start, kind))
+    }
+
     /// `[0-9]+`, a length or a count.
     fn unsigned(&mut self) -> Result<usize, SessionError> {
         let start = self.pos;
-        let digits = self.digits();
-        if digits.is_empty() {
+        if self.digits().is_empty() {
             return Err(self.unexpected("a digit"));
         }
-        ascii(digits).parse().map_err(|_| SessionError {
-            offset: start,
-            kind: SessionErrorKind::NumberOutOfRange,
-        })
+        self.parse_since(start, SessionErrorKind::NumberOutOfRange)
     }
 
     /// `[+-]?[0-9]+`
     fn integer(&mut self) -> Result<i64, SessionError> {
         let start = self.pos;
-        if !self.eat(b'-') {
-            self.eat(b'+');
-        }
+        self.sign();
         if self.digits().is_empty() {
             return Err(self.unexpected("a digit"));
         }
-        ascii(&self.input[start..self.pos])
-            .parse()
-            .map_err(|_| SessionError {
-                offset: start,
-                kind: SessionErrorKind::NumberOutOfRange,
-            })
+        self.parse_since(start, SessionErrorKind::NumberOutOfRange)
     }
 
     /// `NAN`, `INF`, `-INF`, or `[+-]?` digits with an optional `.` and fraction (at least
@@ -442,9 +437,7 @@ impl<'a> Parser<'a> {
             }
         }
         let start = self.pos;
-        if !self.eat(b'-') {
-            self.eat(b'+');
-        }
+        self.sign();
         let mut mantissa_digits = self.digits().len();
         if self.eat(b'.') {
             mantissa_digits += self.digits().len();
@@ -453,21 +446,14 @@ impl<'a> Parser<'a> {
             return Err(self.unexpected("a number"));
         }
         if self.eat(b'e') || self.eat(b'E') {
-            if !self.eat(b'-') {
-                self.eat(b'+');
-            }
+            self.sign();
             if self.digits().is_empty() {
                 return Err(self.unexpected("an exponent"));
             }
         }
         // The grammar above is a subset of what Rust's parser accepts, so this never
         // fails; the error is kept rather than an unwrap.
-        ascii(&self.input[start..self.pos])
-            .parse()
-            .map_err(|_| SessionError {
-                offset: start,
-                kind: SessionErrorKind::Expected("a number"),
-            })
+        self.parse_since(start, SessionErrorKind::Expected("a number"))
     }
 
     /// Exactly `len` bytes, checked against what is left before anything is taken.
@@ -497,10 +483,7 @@ impl<'a> Parser<'a> {
         let at = self.pos;
         let name = self.counted()?;
         if !valid_name(name) {
-            return Err(SessionError {
-                offset: at,
-                kind: SessionErrorKind::Expected("a class name"),
-            });
+            return Err(error_at(at, SessionErrorKind::Expected("a class name")));
         }
         Ok(String::from_utf8_lossy(name).into_owned())
     }
@@ -520,7 +503,7 @@ impl<'a> Parser<'a> {
             entries.insert(SessionKey::Str(name.to_vec()), value);
         }
         Ok(entries
-            .items
+            .into_items()
             .into_iter()
             .map(|(k, v)| (k.into_bytes(), v))
             .collect())
@@ -632,10 +615,10 @@ impl<'a> Parser<'a> {
                         SessionValue::Object(String::from_utf8_lossy(class).into_owned())
                     }
                     _ => {
-                        return Err(SessionError {
-                            offset: at,
-                            kind: SessionErrorKind::Expected("an enum as Class:Case"),
-                        });
+                        return Err(error_at(
+                            at,
+                            SessionErrorKind::Expected("an enum as Class:Case"),
+                        ));
                     }
                 }
             }
@@ -654,10 +637,7 @@ impl<'a> Parser<'a> {
                         }
                 });
                 if target.is_none() {
-                    return Err(SessionError {
-                        offset: at,
-                        kind: SessionErrorKind::BadReference,
-                    });
+                    return Err(error_at(at, SessionErrorKind::BadReference));
                 }
                 if tag == b'r' {
                     self.slots[slot] = true;
@@ -717,28 +697,13 @@ impl<'a> Parser<'a> {
             let value = self.value(depth)?;
             entries.insert(key, value);
         }
-        Ok(entries.items)
+        Ok(entries.into_items())
     }
 }
 
-/// An ordered map built in linear time: a repeated key keeps its first place and takes
-/// the last value, as PHP's hash tables do.
-#[derive(Default)]
-struct Entries {
-    items: Vec<(SessionKey, SessionValue)>,
-    index: HashMap<SessionKey, usize>,
-}
-
-impl Entries {
-    fn insert(&mut self, key: SessionKey, value: SessionValue) {
-        match self.index.get(&key) {
-            Some(&at) => self.items[at].1 = value,
-            None => {
-                self.index.insert(key.clone(), self.items.len());
-                self.items.push((key, value));
-            }
-        }
-    }
+/// An error found at byte `offset`.
+fn error_at(offset: usize, kind: SessionErrorKind) -> SessionError {
+    SessionError { offset, kind }
 }
 
 /// Bytes the grammar has already checked are ASCII digits, signs, dots and exponents.
