@@ -64,7 +64,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [[ $DIAGNOSE =~ ^(auto|0|1)$ ]] || die "DIAGNOSE must be auto, 0 or 1"
 [[ -x $NGINX ]] || die "nginx is not installed (apt-get install -y nginx)"
 for tool in wrk curl jq cgi-fcgi md5sum; do
-    command -v "$tool" >/dev/null || die "$tool is not installed (.ci/install: wrk, curl, jq, libfcgi-bin)"
+    command -v "$tool" >/dev/null || die "$tool is not installed (sudo bash .ci/install installs wrk, curl, jq and cgi-fcgi; md5sum is coreutils)"
 done
 
 START=$SECONDS

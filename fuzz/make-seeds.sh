@@ -98,7 +98,19 @@ http {
 CONF
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
 pids+=($!)
-for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
+# Any answer will do (nothing listens on the FastCGI socket yet): nginx is up. Without it
+# the captures below would be empty, so stop before any seed is written.
+nginx_up=0
+for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$port/" && { nginx_up=1; break; }
+    kill -0 "${pids[-1]}" 2>/dev/null || break
+    sleep 0.05
+done
+if [ "$nginx_up" != 1 ]; then
+    echo "nginx did not start on 127.0.0.1:$port; no seed was written" >&2
+    cat "$work/nginx/error.log" >&2 2>/dev/null || true
+    exit 1
+fi
 capture "$work/nginx-get.bin"
 curl -s -o /dev/null -H 'Cookie: lang=en; PHPSESSID=adminser1; PHPSESSID=other' \
     "http://127.0.0.1:$port/ct/admin/tokenusage.php?action=download&page=2" || true
@@ -109,6 +121,9 @@ curl -s -o /dev/null -X POST --data-binary "$(printf 'a=%.0s1' $(seq 40))" \
     "http://127.0.0.1:$port/ct/admin/tokenusage.php?action=clear_cache&token=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff" || true
 wait "${pids[-1]}" || true
 
+for name in cgi-fcgi nginx-get nginx-post; do
+    [ -s "$work/$name.bin" ] || { echo "no $name request was captured; no seed was written" >&2; exit 1; }
+done
 for name in cgi-fcgi nginx-get nginx-post; do
     { printf '%s' "$whole"; cat "$work/$name.bin"; } >"$seeds/fastcgi_records/$name"
 done

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::router::query_pairs;
 use crate::transport::http::{Handler, HttpBody, HttpRequest, HttpResponse, serve_http};
 use crate::transport::signals;
 
@@ -441,42 +442,9 @@ pub fn render_error(message: &str, hostile: bool) -> Vec<u8> {
     to_json(&json!({"success": false, "error": taint(hostile, message.to_string())}))
 }
 
-/// Decodes an `application/x-www-form-urlencoded` query (`+` is a space; bad escapes are
-/// kept as they are).
+/// The decoded pairs of a query, as the router decodes the page's own.
 fn parse_query(query: &str) -> Vec<(String, String)> {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    fn decode(part: &str) -> String {
-        let bytes = part.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            let escaped = match bytes.get(i..i + 3) {
-                Some([b'%', hi, lo]) => hex(*hi).zip(hex(*lo)).map(|(h, l)| h * 16 + l),
-                _ => None,
-            };
-            match (escaped, bytes[i]) {
-                (Some(byte), _) => {
-                    out.push(byte);
-                    i += 3;
-                    continue;
-                }
-                (None, b'+') => out.push(b' '),
-                (None, b) => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
+    query_pairs(query).collect()
 }
 
 /// The last value of a query parameter, or "".
@@ -537,6 +505,22 @@ impl State {
 
     fn balance(&self) -> f64 {
         f64::from_bits(self.balance.load(Ordering::SeqCst))
+    }
+
+    /// Zeroes every call counter and the most calls seen at once.
+    fn reset_calls(&self) {
+        for counter in &self.calls {
+            counter.store(0, Ordering::SeqCst);
+        }
+        self.max_in_flight.store(0, Ordering::SeqCst);
+    }
+
+    fn set_fault(&self, fault: Fault) {
+        *lock(&self.fault) = fault;
+    }
+
+    fn set_balance(&self, balance: f64) {
+        self.balance.store(balance.to_bits(), Ordering::SeqCst);
     }
 
     /// The history answer for `limit`, rendered once per limit.
@@ -661,21 +645,19 @@ impl State {
                 HttpResponse::json(200, to_json(&counts))
             }
             "reset" => {
-                for counter in &self.calls {
-                    counter.store(0, Ordering::SeqCst);
-                }
+                self.reset_calls();
                 HttpResponse::json(200, r#"{"reset":true}"#)
             }
             "fault" => match Fault::from_name(query_param(query, "name")) {
                 Some(fault) => {
-                    *lock(&self.fault) = fault;
+                    self.set_fault(fault);
                     HttpResponse::json(200, to_json(&json!({"fault": fault.name()})))
                 }
                 None => HttpResponse::json(400, render_error("Unknown fault", false)),
             },
             "balance" => match query_param(query, "value").trim().parse::<f64>() {
                 Ok(balance) if balance.is_finite() => {
-                    self.balance.store(balance.to_bits(), Ordering::SeqCst);
+                    self.set_balance(balance);
                     HttpResponse::json(200, to_json(&json!({"balance": balance})))
                 }
                 _ => HttpResponse::json(400, render_error("Bad balance", false)),
@@ -772,24 +754,20 @@ impl SampleApi {
         self.state.max_in_flight.load(Ordering::SeqCst)
     }
 
-    /// Zeroes every call counter.
+    /// Zeroes every call counter and [`max_in_flight`](Self::max_in_flight), as
+    /// `/__control/reset` does.
     pub fn reset_calls(&self) {
-        for counter in &self.state.calls {
-            counter.store(0, Ordering::SeqCst);
-        }
-        self.state.max_in_flight.store(0, Ordering::SeqCst);
+        self.state.reset_calls();
     }
 
     /// Changes how the following calls misbehave.
     pub fn set_fault(&self, fault: Fault) {
-        *lock(&self.state.fault) = fault;
+        self.state.set_fault(fault);
     }
 
     /// Changes the `user/stats` balance of the following calls.
     pub fn set_balance(&self, balance: f64) {
-        self.state
-            .balance
-            .store(balance.to_bits(), Ordering::SeqCst);
+        self.state.set_balance(balance);
     }
 
     /// Stops serving and waits for the server thread.

@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -17,19 +17,14 @@ use tokenusage::request::Request;
 use tokenusage::response::Response;
 use tokenusage::transport::fastcgi::{Listener, ServerOptions, bind, serve};
 
+use crate::support::connect;
+use crate::support::fcgi::{
+    ABORT_REQUEST, BEGIN_REQUEST, END_REQUEST, GET_VALUES, GET_VALUES_RESULT, PARAMS, STDIN,
+    UNKNOWN_TYPE, begin, exchange, pairs, read_record, read_reply, record, request, stream,
+};
+
 /// Every socket read and write in these tests gives up after this long.
 const TIMEOUT: Duration = Duration::from_secs(5);
-
-// Record types, spelled out so the tests do not lean on the codec they check.
-const BEGIN_REQUEST: u8 = 1;
-const ABORT_REQUEST: u8 = 2;
-const END_REQUEST: u8 = 3;
-const PARAMS: u8 = 4;
-const STDIN: u8 = 5;
-const STDOUT: u8 = 6;
-const GET_VALUES: u8 = 9;
-const GET_VALUES_RESULT: u8 = 10;
-const UNKNOWN_TYPE: u8 = 11;
 
 /// Echoes what a test needs to see; `?panic` panics, `?size=N` answers N bytes.
 fn echo(request: &Request) -> Response {
@@ -105,12 +100,7 @@ impl TestServer {
                 stream.set_write_timeout(Some(TIMEOUT)).unwrap();
                 Box::new(stream)
             }
-            Address::Unix(path) => {
-                let stream = UnixStream::connect(path).unwrap();
-                stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-                stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-                Box::new(stream)
-            }
+            Address::Unix(path) => Box::new(connect(path, TIMEOUT).unwrap()),
         }
     }
 
@@ -158,127 +148,15 @@ fn options_with(limits: Limits) -> ServerOptions {
     }
 }
 
-// ---- Hand-written records ----
+// ---- Hand-written records (the client in support::fcgi) ----
 
-fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
-    let len = u16::try_from(content.len()).unwrap();
-    let padding = (8 - content.len() % 8) % 8;
-    let [id_hi, id_lo] = id.to_be_bytes();
-    let [len_hi, len_lo] = len.to_be_bytes();
-    let mut out = vec![1, kind, id_hi, id_lo, len_hi, len_lo, padding as u8, 0];
-    out.extend_from_slice(content);
-    out.resize(out.len() + padding, 0);
-    out
-}
-
-/// A stream's records, split at 65535 bytes, then the empty record that ends it.
-fn stream(kind: u8, id: u16, data: &[u8]) -> Vec<u8> {
-    let mut out: Vec<u8> = data
-        .chunks(65535)
-        .flat_map(|chunk| record(kind, id, chunk))
-        .collect();
-    out.extend(record(kind, id, &[]));
-    out
-}
-
-fn pairs(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
-    fn length(out: &mut Vec<u8>, len: usize) {
-        match u8::try_from(len) {
-            Ok(short) if short < 0x80 => out.push(short),
-            _ => out.extend((u32::try_from(len).unwrap() | 0x8000_0000).to_be_bytes()),
-        }
-    }
-    let mut out = Vec::new();
-    for (name, value) in pairs {
-        length(&mut out, name.len());
-        length(&mut out, value.len());
-        out.extend_from_slice(name);
-        out.extend_from_slice(value);
-    }
-    out
-}
-
-fn begin(id: u16, role: u16, keep_conn: bool) -> Vec<u8> {
-    let [role_hi, role_lo] = role.to_be_bytes();
-    record(
-        BEGIN_REQUEST,
-        id,
-        &[role_hi, role_lo, u8::from(keep_conn), 0, 0, 0, 0, 0],
-    )
-}
-
-/// A whole responder request: BEGIN_REQUEST, PARAMS and STDIN.
-fn request(id: u16, keep_conn: bool, params: &[(&[u8], &[u8])], body: &[u8]) -> Vec<u8> {
-    let mut out = begin(id, 1, keep_conn);
-    out.extend(stream(PARAMS, id, &pairs(params)));
-    out.extend(stream(STDIN, id, body));
-    out
-}
-
+/// A GET as a bare request: REQUEST_METHOD and QUERY_STRING only.
 fn get(id: u16, keep_conn: bool, query: &str) -> Vec<u8> {
     let params: [(&[u8], &[u8]); 2] = [
         (b"REQUEST_METHOD", b"GET"),
         (b"QUERY_STRING", query.as_bytes()),
     ];
     request(id, keep_conn, &params, b"")
-}
-
-struct RawRecord {
-    kind: u8,
-    id: u16,
-    content: Vec<u8>,
-}
-
-fn read_record(conn: &mut dyn Duplex) -> RawRecord {
-    let mut header = [0u8; 8];
-    conn.read_exact(&mut header).unwrap();
-    let [version, kind, id_hi, id_lo, len_hi, len_lo, padding, _] = header;
-    assert_eq!(version, 1);
-    let len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
-    let mut content = vec![0u8; len + usize::from(padding)];
-    conn.read_exact(&mut content).unwrap();
-    content.truncate(len);
-    RawRecord {
-        kind,
-        id: u16::from_be_bytes([id_hi, id_lo]),
-        content,
-    }
-}
-
-/// One request's answer: its STDOUT (and the size of each record) up to END_REQUEST.
-struct Reply {
-    stdout: Vec<u8>,
-    record_sizes: Vec<usize>,
-    protocol_status: u8,
-}
-
-impl Reply {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.stdout).into_owned()
-    }
-}
-
-fn read_reply(conn: &mut dyn Duplex, id: u16) -> Reply {
-    let mut reply = Reply {
-        stdout: Vec::new(),
-        record_sizes: Vec::new(),
-        protocol_status: u8::MAX,
-    };
-    loop {
-        let record = read_record(conn);
-        assert_eq!(record.id, id);
-        match record.kind {
-            STDOUT => {
-                reply.record_sizes.push(record.content.len());
-                reply.stdout.extend(record.content);
-            }
-            END_REQUEST => {
-                reply.protocol_status = record.content[4];
-                return reply;
-            }
-            other => panic!("unexpected record type {other}"),
-        }
-    }
 }
 
 /// True when the server closed the connection (EOF or reset) within the timeout.
@@ -293,8 +171,7 @@ fn is_closed(conn: &mut dyn Duplex) -> bool {
 /// A fresh connection still gets a normal answer.
 fn assert_serves(server: &TestServer) {
     let mut conn = server.connect();
-    conn.write_all(&get(1, false, "still=up")).unwrap();
-    let reply = read_reply(&mut *conn, 1);
+    let reply = exchange(&mut *conn, &get(1, false, "still=up")).unwrap();
     assert!(reply.text().contains("query=still=up"), "{}", reply.text());
 }
 
@@ -386,14 +263,12 @@ fn two_requests_share_one_keep_alive_connection_on_a_unix_socket() {
     let server = TestServer::unix(options(), 0o660);
     let mut conn = server.connect();
     let params: [(&[u8], &[u8]); 1] = [(b"QUERY_STRING", b"first")];
-    conn.write_all(&request(1, true, &params, b"posted body"))
-        .unwrap();
-    let first = read_reply(&mut *conn, 1);
+    let first = exchange(&mut *conn, &request(1, true, &params, b"posted body")).unwrap();
     assert_eq!(first.protocol_status, 0);
     assert!(first.text().contains("query=first\n"));
     assert!(first.text().contains("body=posted body\n"));
-    conn.write_all(&get(2, true, "second")).unwrap();
-    assert!(read_reply(&mut *conn, 2).text().contains("query=second\n"));
+    let second = exchange(&mut *conn, &get(2, true, "second")).unwrap();
+    assert!(second.text().contains("query=second\n"));
     server.stop();
 }
 
@@ -401,8 +276,7 @@ fn two_requests_share_one_keep_alive_connection_on_a_unix_socket() {
 fn the_connection_closes_after_a_request_without_keep_conn() {
     let server = TestServer::tcp(options());
     let mut conn = server.connect();
-    conn.write_all(&get(1, false, "once")).unwrap();
-    let reply = read_reply(&mut *conn, 1);
+    let reply = exchange(&mut *conn, &get(1, false, "once")).unwrap();
     assert!(reply.text().contains("query=once\n"));
     assert_eq!(reply.record_sizes.last(), Some(&0), "STDOUT ends empty");
     assert!(is_closed(&mut *conn));
@@ -424,7 +298,7 @@ fn get_values_reports_the_worker_count_and_no_multiplexing() {
     ];
     conn.write_all(&record(GET_VALUES, 0, &pairs(&names)))
         .unwrap();
-    let reply = read_record(&mut *conn);
+    let reply = read_record(&mut *conn).unwrap();
     assert_eq!((reply.kind, reply.id), (GET_VALUES_RESULT, 0));
     let expected: [(&[u8], &[u8]); 3] = [
         (b"FCGI_MAX_CONNS", b"3"),
@@ -440,15 +314,11 @@ fn an_unknown_record_type_gets_unknown_type_and_the_connection_stays_usable() {
     let server = TestServer::tcp(options());
     let mut conn = server.connect();
     conn.write_all(&record(99, 0, b"whatever")).unwrap();
-    let reply = read_record(&mut *conn);
+    let reply = read_record(&mut *conn).unwrap();
     assert_eq!((reply.kind, reply.id), (UNKNOWN_TYPE, 0));
     assert_eq!(reply.content, [99, 0, 0, 0, 0, 0, 0, 0]);
-    conn.write_all(&get(1, false, "after=unknown")).unwrap();
-    assert!(
-        read_reply(&mut *conn, 1)
-            .text()
-            .contains("query=after=unknown")
-    );
+    let after = exchange(&mut *conn, &get(1, false, "after=unknown")).unwrap();
+    assert!(after.text().contains("query=after=unknown"));
     server.stop();
 }
 
@@ -488,8 +358,9 @@ fn ten_thousand_params_reach_the_handler() {
     let mut params: Vec<(&[u8], &[u8])> = names.iter().map(|n| (n.as_bytes(), &b"v"[..])).collect();
     params.push((b"QUERY_STRING", b"many"));
     let mut conn = server.connect();
-    conn.write_all(&request(1, false, &params, b"")).unwrap();
-    let text = read_reply(&mut *conn, 1).text();
+    let text = exchange(&mut *conn, &request(1, false, &params, b""))
+        .unwrap()
+        .text();
     assert!(text.contains("params=10001\n"), "{text}");
     assert!(text.contains("query=many\n"), "{text}");
     server.stop();
@@ -504,8 +375,9 @@ fn a_non_utf8_param_value_keeps_the_params_after_it() {
         (b"QUERY_STRING", b"q"),
     ];
     let mut conn = server.connect();
-    conn.write_all(&request(1, false, &params, b"")).unwrap();
-    let text = read_reply(&mut *conn, 1).text();
+    let text = exchange(&mut *conn, &request(1, false, &params, b""))
+        .unwrap()
+        .text();
     assert!(text.contains("bad=Some([255, 254])\n"), "{text}");
     assert!(text.contains("after=seen\n"), "{text}");
     assert!(text.contains("query=q\n"), "{text}");
@@ -516,8 +388,7 @@ fn a_non_utf8_param_value_keeps_the_params_after_it() {
 fn a_response_over_65535_bytes_arrives_in_records_of_at_most_65535() {
     let server = TestServer::tcp(options());
     let mut conn = server.connect();
-    conn.write_all(&get(1, false, "size=200000")).unwrap();
-    let reply = read_reply(&mut *conn, 1);
+    let reply = exchange(&mut *conn, &get(1, false, "size=200000")).unwrap();
     assert!(reply.record_sizes.len() >= 4, "{:?}", reply.record_sizes);
     assert!(reply.record_sizes.iter().all(|&size| size <= 65535));
     assert_eq!(reply.record_sizes.last(), Some(&0));
@@ -535,8 +406,7 @@ fn a_response_over_65535_bytes_arrives_in_records_of_at_most_65535() {
 fn a_handler_panic_gives_500_and_end_request_and_the_server_keeps_serving() {
     let server = TestServer::tcp(options());
     let mut conn = server.connect();
-    conn.write_all(&get(1, true, "panic")).unwrap();
-    let reply = read_reply(&mut *conn, 1);
+    let reply = exchange(&mut *conn, &get(1, true, "panic")).unwrap();
     assert_eq!(reply.protocol_status, 0);
     assert!(
         reply
@@ -544,12 +414,8 @@ fn a_handler_panic_gives_500_and_end_request_and_the_server_keeps_serving() {
             .starts_with("Status: 500 Internal Server Error\r\n")
     );
     assert!(reply.text().ends_with("\r\n\r\n500 Internal Server Error"));
-    conn.write_all(&get(2, true, "after-panic")).unwrap();
-    assert!(
-        read_reply(&mut *conn, 2)
-            .text()
-            .contains("query=after-panic")
-    );
+    let after = exchange(&mut *conn, &get(2, true, "after-panic")).unwrap();
+    assert!(after.text().contains("query=after-panic"));
     assert_serves(&server);
     server.stop();
 }
@@ -560,13 +426,14 @@ fn a_second_request_id_on_a_busy_connection_gets_cant_mpx_conn() {
     let mut conn = server.connect();
     conn.write_all(&begin(1, 1, true)).unwrap();
     conn.write_all(&begin(2, 1, true)).unwrap();
-    let refusal = read_record(&mut *conn);
+    let refusal = read_record(&mut *conn).unwrap();
     assert_eq!((refusal.kind, refusal.id), (END_REQUEST, 2));
     assert_eq!(refusal.content[4], 1, "FCGI_CANT_MPX_CONN");
     let params: [(&[u8], &[u8]); 1] = [(b"QUERY_STRING", b"one")];
     conn.write_all(&stream(PARAMS, 1, &pairs(&params))).unwrap();
     conn.write_all(&stream(STDIN, 1, b"")).unwrap();
-    assert!(read_reply(&mut *conn, 1).text().contains("query=one\n"));
+    let reply = read_reply(&mut *conn, 1).unwrap();
+    assert!(reply.text().contains("query=one\n"));
     server.stop();
 }
 
@@ -575,7 +442,7 @@ fn a_role_other_than_responder_gets_unknown_role() {
     let server = TestServer::tcp(options());
     let mut conn = server.connect();
     conn.write_all(&begin(1, 2, false)).unwrap();
-    let refusal = read_record(&mut *conn);
+    let refusal = read_record(&mut *conn).unwrap();
     assert_eq!((refusal.kind, refusal.id), (END_REQUEST, 1));
     assert_eq!(refusal.content[4], 3, "FCGI_UNKNOWN_ROLE");
     assert!(is_closed(&mut *conn));
@@ -590,10 +457,10 @@ fn abort_request_ends_the_request_and_keep_alive_goes_on() {
     conn.write_all(&record(PARAMS, 1, &pairs(&[(b"A", b"1")])))
         .unwrap();
     conn.write_all(&record(ABORT_REQUEST, 1, &[])).unwrap();
-    let end = read_record(&mut *conn);
+    let end = read_record(&mut *conn).unwrap();
     assert_eq!((end.kind, end.id, end.content[4]), (END_REQUEST, 1, 0));
-    conn.write_all(&get(2, false, "next")).unwrap();
-    assert!(read_reply(&mut *conn, 2).text().contains("query=next\n"));
+    let next = exchange(&mut *conn, &get(2, false, "next")).unwrap();
+    assert!(next.text().contains("query=next\n"));
     server.stop();
 }
 
@@ -606,8 +473,7 @@ fn params_over_the_count_limit_get_413_and_the_connection_closes() {
     let names: Vec<String> = (0..10).map(|i| format!("P{i}")).collect();
     let params: Vec<(&[u8], &[u8])> = names.iter().map(|n| (n.as_bytes(), &b"v"[..])).collect();
     let mut conn = server.connect();
-    conn.write_all(&request(1, true, &params, b"")).unwrap();
-    let reply = read_reply(&mut *conn, 1);
+    let reply = exchange(&mut *conn, &request(1, true, &params, b"")).unwrap();
     assert!(reply.text().starts_with("Status: 413 "), "{}", reply.text());
     assert!(is_closed(&mut *conn));
     drop(conn);
@@ -622,9 +488,7 @@ fn a_body_over_the_limit_gets_413_and_the_connection_closes() {
         ..Limits::default()
     }));
     let mut conn = server.connect();
-    conn.write_all(&request(1, true, &[], &[b'b'; 5000]))
-        .unwrap();
-    let reply = read_reply(&mut *conn, 1);
+    let reply = exchange(&mut *conn, &request(1, true, &[], &[b'b'; 5000])).unwrap();
     assert!(reply.text().starts_with("Status: 413 "), "{}", reply.text());
     assert!(is_closed(&mut *conn));
     drop(conn);
@@ -642,9 +506,8 @@ fn more_clients_than_workers_are_all_served() {
             let server = Arc::clone(&server);
             thread::spawn(move || {
                 let mut conn = server.connect();
-                conn.write_all(&get(1, false, &format!("client={i}")))
-                    .unwrap();
-                read_reply(&mut *conn, 1)
+                exchange(&mut *conn, &get(1, false, &format!("client={i}")))
+                    .unwrap()
                     .text()
                     .contains(&format!("query=client={i}\n"))
             })
@@ -661,8 +524,7 @@ fn more_clients_than_workers_are_all_served() {
 fn shutdown_returns_promptly_with_an_idle_keep_alive_connection_open() {
     let server = TestServer::tcp(options());
     let mut conn = server.connect();
-    conn.write_all(&get(1, true, "then-idle")).unwrap();
-    read_reply(&mut *conn, 1);
+    exchange(&mut *conn, &get(1, true, "then-idle")).unwrap();
     let took = server.stop();
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert!(is_closed(&mut *conn));

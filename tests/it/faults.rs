@@ -226,14 +226,9 @@ fn kill_9_during_cache_writes_never_leaves_a_torn_file() {
         let clicker = std::thread::spawn(move || {
             // Refresh as fast as possible until the server dies under us.
             for _ in 0..50 {
-                let Ok(mut stream) = UnixStream::connect(&socket) else {
-                    return;
-                };
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    fastcgi_request(&mut stream, &params)
-                }));
-                if ok.is_err() {
+                let answered = connect(&socket, Duration::from_secs(10))
+                    .and_then(|mut stream| try_fastcgi_request(&mut stream, &params));
+                if answered.is_err() {
                     return;
                 }
             }
@@ -275,10 +270,7 @@ fn a_hundred_concurrent_requests_on_an_expired_cache_make_one_history_call() {
             let params = page_params(&install, "");
             let start = start.clone();
             std::thread::spawn(move || {
-                let mut stream = UnixStream::connect(&socket).unwrap();
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(120)))
-                    .unwrap();
+                let mut stream = connect(&socket, Duration::from_secs(120)).unwrap();
                 start.wait();
                 fastcgi_request(&mut stream, &params).status
             })
@@ -303,10 +295,7 @@ fn malformed_fastcgi_records_end_their_connection_and_the_binary_keeps_serving()
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),        // not FastCGI at all
     ];
     for bytes in junk {
-        let mut stream = UnixStream::connect(&server.socket).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
+        let mut stream = connect(&server.socket, Duration::from_secs(5)).unwrap();
         stream.write_all(&bytes).unwrap();
         let _ = stream.shutdown(std::net::Shutdown::Write);
         let mut rest = Vec::new();
@@ -334,10 +323,7 @@ fn sigterm_lets_requests_in_flight_finish_removes_the_socket_and_exits_0() {
     let socket = server.socket.clone();
     let params = page_params(&install, "");
     let in_flight = std::thread::spawn(move || {
-        let mut stream = UnixStream::connect(&socket).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
+        let mut stream = connect(&socket, Duration::from_secs(30)).unwrap();
         fastcgi_request(&mut stream, &params)
     });
     std::thread::sleep(Duration::from_millis(300));
@@ -394,18 +380,13 @@ fn sigterm_under_load_answers_every_connection_already_accepted() {
     let server = Server::start(&["--workers", "4", "--account-cache-seconds", "0"]);
     // Connected before SIGTERM: some are being served, the rest wait for a worker.
     let streams: Vec<UnixStream> = (0..24)
-        .map(|_| UnixStream::connect(&server.socket).unwrap())
+        .map(|_| connect(&server.socket, Duration::from_secs(30)).unwrap())
         .collect();
     let handles: Vec<_> = streams
         .into_iter()
         .map(|mut stream| {
             let params = page_params(&install, "");
-            std::thread::spawn(move || {
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(30)))
-                    .unwrap();
-                fastcgi_request(&mut stream, &params).status
-            })
+            std::thread::spawn(move || fastcgi_request(&mut stream, &params).status)
         })
         .collect();
     std::thread::sleep(Duration::from_millis(150));

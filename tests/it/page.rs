@@ -307,11 +307,7 @@ fn refresh_data_fetches_afresh_in_both_spellings() {
     server.get(&install, "");
     assert_eq!(api.calls("credits/history"), 1);
     for (i, action) in ["refresh_data", "refreshdata"].iter().enumerate() {
-        let page = server.get(&install, "");
-        let cookie = csrf_cookie(&page).unwrap();
-        let token = cookie.split('=').nth(1).unwrap();
-        let query = format!("action={action}&token={token}");
-        let html = server.get_with_cookie(&install, &query, &cookie).text();
+        let html = server.act(&install, action).text();
         assert_eq!(
             texts(&html, ".notice-success"),
             ["Data refreshed successfully"]
@@ -322,12 +318,7 @@ fn refresh_data_fetches_afresh_in_both_spellings() {
         assert_eq!(footer[4], "Transactions: Live");
     }
     let page = server.get(&install, "");
-    let token = csrf_cookie(&page)
-        .unwrap()
-        .split('=')
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let token = csrf_token(&page).unwrap();
     assert_eq!(
         attrs(&page.text(), "body", "data-refresh-url"),
         [format!("?action=refresh_data&token={token}")]
@@ -342,11 +333,7 @@ fn update_pricing_deletes_the_pricing_cache() {
     server.get(&install, "");
     assert!(install.pricing_cache().exists());
     for action in ["update_pricing", "updatepricing"] {
-        let page = server.get(&install, "");
-        let cookie = csrf_cookie(&page).unwrap();
-        let token = cookie.split('=').nth(1).unwrap();
-        let query = format!("action={action}&token={token}");
-        let html = server.get_with_cookie(&install, &query, &cookie).text();
+        let html = server.act(&install, action).text();
         assert_eq!(
             texts(&html, ".notice-success"),
             ["Pricing cache cleared. Latest prices will be fetched."]
@@ -378,16 +365,7 @@ fn clear_cache_deletes_the_transaction_files_and_counts_them() {
     // The page after clearing fetched the history again and cached it anew.
     assert_eq!(api.calls("credits/history"), 2);
     assert_eq!(install.transaction_files().len(), 1);
-    let page = server.get(&install, "");
-    let cookie = csrf_cookie(&page).unwrap();
-    let token = cookie.split('=').nth(1).unwrap();
-    let html = server
-        .get_with_cookie(
-            &install,
-            &format!("action=clearcache&token={token}"),
-            &cookie,
-        )
-        .text();
+    let html = server.act(&install, "clearcache").text();
     assert_eq!(
         texts(&html, ".notice-success"),
         ["Cleared 1 transaction cache files. Fresh data will be fetched."]
@@ -684,14 +662,10 @@ fn cache_files_written_by_the_php_page_are_used_as_they_are() {
         ),
     )
     .unwrap();
-    fs::create_dir_all(install.transaction_cache_dir()).unwrap();
-    fs::write(
-        today_file(&install),
-        format!(
-            r#"{{"timestamp":{now},"domain":"demo.example.com","transactions":[{{"id":"7","created_at":"2026-11-21 07:30:00","transaction_type":"purchase","service_type":"","amount":"25.00","tokens_used":"0","images_processed":null,"description":"Credit purchase - order #77 \/ PHP"}}]}}"#
-        ),
-    )
-    .unwrap();
+    write_today_history(
+        &install,
+        r#"[{"id":"7","created_at":"2026-11-21 07:30:00","transaction_type":"purchase","service_type":"","amount":"25.00","tokens_used":"0","images_processed":null,"description":"Credit purchase - order #77 \/ PHP"}]"#,
+    );
     let server = Server::start(&[]);
     let html = server.get(&install, "").text();
     assert_eq!(
@@ -759,14 +733,10 @@ fn cgi_reads_a_page_through_the_index_beside_the_cache_and_shows_what_fastcgi_sh
     assert_eq!(cgi_1.len(), 300);
 
     // The PHP page rewrites the file in place: the index no longer names it.
-    let now = chrono::Utc::now().timestamp();
-    fs::write(
-        today_file(&install),
-        format!(
-            r#"{{"timestamp":{now},"domain":"demo.example.com","transactions":[{{"id":1,"transaction_type":"purchase","amount":"5","description":"rewritten"}}]}}"#
-        ),
-    )
-    .unwrap();
+    write_today_history(
+        &install,
+        r#"[{"id":1,"transaction_type":"purchase","amount":"5","description":"rewritten"}]"#,
+    );
     let page = cgi(&page_params(&install, "page=34"), &[]).text();
     assert_eq!(
         texts(&page, ".pagination-info span")[0],
@@ -792,15 +762,10 @@ fn cgi_reads_a_page_through_the_index_beside_the_cache_and_shows_what_fastcgi_sh
 fn an_entry_that_is_not_a_transaction_is_shown_with_its_text_not_dropped() {
     let api = sample_api(10);
     let install = Install::new("unreadable-entry", &api.url());
-    let now = chrono::Utc::now().timestamp();
-    fs::create_dir_all(install.transaction_cache_dir()).unwrap();
-    fs::write(
-        today_file(&install),
-        format!(
-            r#"{{"timestamp":{now},"domain":"demo.example.com","transactions":[{{"id":1,"transaction_type":"purchase","amount":"5","description":"fine"}},{{"amount":"lots","description":"<b>odd</b>"}},42]}}"#
-        ),
-    )
-    .unwrap();
+    write_today_history(
+        &install,
+        r#"[{"id":1,"transaction_type":"purchase","amount":"5","description":"fine"},{"amount":"lots","description":"<b>odd</b>"},42]"#,
+    );
     let server = Server::start(&[]);
     for (how, html) in [
         ("FastCGI", server.get(&install, "").text()),

@@ -1,8 +1,6 @@
 //! Nothing the license server sends can harm an admin: its text reaches HTML escaped and
 //! CSV defused; every admin response carries the protective headers.
 
-use std::fs;
-
 use crate::support::*;
 use tokenusage::sample_api::{Fault, HOSTILE_SUFFIX, SampleApiOptions};
 
@@ -95,10 +93,6 @@ fn csv_cells_never_start_with_a_formula_character() {
 
     // Cells starting with +, -, @, tab and CR, from a PHP-written cache file.
     let install = Install::new("csv-prefixes", &api.url());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
     let starts = ["+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", "=1+1"];
     let transactions: Vec<serde_json::Value> = starts
         .iter()
@@ -108,12 +102,7 @@ fn csv_cells_never_start_with_a_formula_character() {
                 "images_processed": 1, "description": text})
         })
         .collect();
-    fs::create_dir_all(install.transaction_cache_dir()).unwrap();
-    fs::write(
-        today_file(&install),
-        serde_json::json!({"timestamp": now, "domain": "demo.example.com", "transactions": transactions}).to_string(),
-    )
-    .unwrap();
+    write_today_history(&install, &serde_json::Value::from(transactions).to_string());
     let csv = server.get(&install, "action=download");
     assert_formula_free(&csv.body, starts.len());
     let text = String::from_utf8_lossy(&csv.body).into_owned();

@@ -2,11 +2,9 @@
 //! API, the real binary serving FastCGI on a unix socket, and a small FastCGI client
 //! written from the spec (independent of the crate's codec).
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -131,7 +129,7 @@ pub struct Server {
 
 impl Server {
     pub fn start(extra: &[&str]) -> Self {
-        Self::start_with_env(extra, &[])
+        Self::launch(extra, None, None)
     }
 
     /// The server in php-session mode over the session files in `sessions`.
@@ -149,19 +147,15 @@ impl Server {
 
     /// The server running as another user (a web server's `www-data`, say).
     pub fn start_as(uid: u32, extra: &[&str]) -> Self {
-        Self::launch(extra, &[], Some(uid), None)
-    }
-
-    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Self {
-        Self::launch(extra, env, None, None)
+        Self::launch(extra, Some(uid), None)
     }
 
     /// The server with at most `files` open file descriptors (RLIMIT_NOFILE).
     pub fn start_with_limit(files: u64, extra: &[&str]) -> Self {
-        Self::launch(extra, &[], None, Some(files))
+        Self::launch(extra, None, Some(files))
     }
 
-    fn launch(extra: &[&str], env: &[(&str, &str)], uid: Option<u32>, files: Option<u64>) -> Self {
+    fn launch(extra: &[&str], uid: Option<u32>, files: Option<u64>) -> Self {
         let dir = TempDir::new("sock");
         if uid.is_some() {
             use std::os::unix::fs::PermissionsExt;
@@ -179,9 +173,6 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        for (k, v) in env {
-            command.env(k, v);
-        }
         if let Some(uid) = uid {
             use std::os::unix::process::CommandExt;
             command.uid(uid);
@@ -218,10 +209,7 @@ impl Server {
 
     /// Sends one request with these CGI params.
     pub fn request<S: AsRef<str>>(&self, params: &[(&str, S)]) -> CgiResponse {
-        let mut stream = UnixStream::connect(&self.socket).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
+        let mut stream = connect(&self.socket, Duration::from_secs(60)).unwrap();
         fastcgi_request(&mut stream, params)
     }
 
@@ -247,6 +235,17 @@ impl Server {
             .find(|href| href.starts_with(&format!("?action={action}&")))
             .unwrap_or_else(|| panic!("no button for {action}"));
         self.get_with_cookie(install, &href[1..], &cookie)
+    }
+
+    /// Runs an action with the page's CSRF token, in any spelling the router takes: loads
+    /// the page (keeping the cookie it sets), then GETs `action={action}&token={token}`
+    /// with that cookie.
+    pub fn act(&self, install: &Install, action: &str) -> CgiResponse {
+        let page = self.get(install, "");
+        let cookie = csrf_cookie(&page).expect("the page sets a CSRF cookie");
+        let token = csrf_token(&page).expect("the page sets a CSRF cookie");
+        let query = format!("action={action}&token={token}");
+        self.get_with_cookie(install, &query, &cookie)
     }
 
     /// Kills the server at once (SIGKILL), as a crash or the OOM killer would.
@@ -378,65 +377,189 @@ impl CgiResponse {
     }
 }
 
-fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![
-        1,
-        kind,
-        (id >> 8) as u8,
-        id as u8,
-        (content.len() >> 8) as u8,
-        content.len() as u8,
-        0,
-        0,
-    ];
-    out.extend_from_slice(content);
-    out
+/// A unix socket connection whose reads and writes give up after `timeout`.
+pub fn connect(socket: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    let stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    Ok(stream)
 }
 
-fn name_value(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    for len in [name.len(), value.len()] {
-        if len < 128 {
-            out.push(len as u8);
-        } else {
-            out.extend_from_slice(&((len as u32) | 0x8000_0000).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(name);
-    out.extend_from_slice(value);
+/// One FastCGI request on `stream`, as a web server sends a GET: BEGIN_REQUEST (responder,
+/// no keep-alive), these PARAMS, empty STDIN; the STDOUT up to END_REQUEST, parsed. An
+/// I/O error (a server that dies mid-answer, a timeout) or a record outside the protocol
+/// is an `Err`, not a panic.
+pub fn try_fastcgi_request<S: AsRef<str>>(
+    stream: &mut (impl Read + Write),
+    params: &[(&str, S)],
+) -> io::Result<CgiResponse> {
+    let params: Vec<(&[u8], &[u8])> = params
+        .iter()
+        .map(|(k, v)| (k.as_bytes(), v.as_ref().as_bytes()))
+        .collect();
+    let reply = fcgi::exchange(stream, &fcgi::request(1, false, &params, b""))?;
+    Ok(CgiResponse::parse(&reply.stdout))
 }
 
-/// One FastCGI request on `stream`: BEGIN_REQUEST (responder, no keep-alive), PARAMS,
-/// empty STDIN; collects STDOUT until END_REQUEST.
+/// [`try_fastcgi_request`] that must be answered.
 pub fn fastcgi_request<S: AsRef<str>>(
     stream: &mut (impl Read + Write),
     params: &[(&str, S)],
 ) -> CgiResponse {
-    let mut out = record(1, 1, &[0, 1, 0, 0, 0, 0, 0, 0]);
-    let mut body = Vec::new();
-    for (k, v) in params {
-        name_value(&mut body, k.as_bytes(), v.as_ref().as_bytes());
+    try_fastcgi_request(stream, params).expect("a FastCGI answer")
+}
+
+/// A FastCGI client written from the spec, independent of the crate's codec: records are
+/// built and read byte by byte here.
+pub mod fcgi {
+    use std::io::{self, Read, Write};
+
+    // Record types, spelled out so the tests do not lean on the codec they check.
+    pub const BEGIN_REQUEST: u8 = 1;
+    pub const ABORT_REQUEST: u8 = 2;
+    pub const END_REQUEST: u8 = 3;
+    pub const PARAMS: u8 = 4;
+    pub const STDIN: u8 = 5;
+    pub const STDOUT: u8 = 6;
+    pub const GET_VALUES: u8 = 9;
+    pub const GET_VALUES_RESULT: u8 = 10;
+    pub const UNKNOWN_TYPE: u8 = 11;
+    /// The BEGIN_REQUEST role of a web server's request.
+    pub const RESPONDER: u16 = 1;
+
+    /// One record, padded to a multiple of 8 bytes as the spec recommends.
+    pub fn record(kind: u8, id: u16, content: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(content.len()).unwrap();
+        let padding = (8 - content.len() % 8) % 8;
+        let [id_hi, id_lo] = id.to_be_bytes();
+        let [len_hi, len_lo] = len.to_be_bytes();
+        let mut out = vec![1, kind, id_hi, id_lo, len_hi, len_lo, padding as u8, 0];
+        out.extend_from_slice(content);
+        out.resize(out.len() + padding, 0);
+        out
     }
-    for chunk in body.chunks(65535) {
-        out.extend(record(4, 1, chunk));
+
+    /// A stream's records, split at 65535 bytes, then the empty record that ends it.
+    pub fn stream(kind: u8, id: u16, data: &[u8]) -> Vec<u8> {
+        let mut out: Vec<u8> = data
+            .chunks(65535)
+            .flat_map(|chunk| record(kind, id, chunk))
+            .collect();
+        out.extend(record(kind, id, &[]));
+        out
     }
-    out.extend(record(4, 1, &[]));
-    out.extend(record(5, 1, &[]));
-    stream.write_all(&out).unwrap();
-    let mut stdout = Vec::new();
-    loop {
+
+    /// Name-value pairs, each length in one byte below 128, else in four.
+    pub fn pairs(pairs: &[(&[u8], &[u8])]) -> Vec<u8> {
+        fn length(out: &mut Vec<u8>, len: usize) {
+            match u8::try_from(len) {
+                Ok(short) if short < 0x80 => out.push(short),
+                _ => out.extend((u32::try_from(len).unwrap() | 0x8000_0000).to_be_bytes()),
+            }
+        }
+        let mut out = Vec::new();
+        for (name, value) in pairs {
+            length(&mut out, name.len());
+            length(&mut out, value.len());
+            out.extend_from_slice(name);
+            out.extend_from_slice(value);
+        }
+        out
+    }
+
+    pub fn begin(id: u16, role: u16, keep_conn: bool) -> Vec<u8> {
+        let [role_hi, role_lo] = role.to_be_bytes();
+        record(
+            BEGIN_REQUEST,
+            id,
+            &[role_hi, role_lo, u8::from(keep_conn), 0, 0, 0, 0, 0],
+        )
+    }
+
+    /// A whole responder request: BEGIN_REQUEST, PARAMS and STDIN.
+    pub fn request(id: u16, keep_conn: bool, params: &[(&[u8], &[u8])], body: &[u8]) -> Vec<u8> {
+        let mut out = begin(id, RESPONDER, keep_conn);
+        out.extend(stream(PARAMS, id, &pairs(params)));
+        out.extend(stream(STDIN, id, body));
+        out
+    }
+
+    pub struct RawRecord {
+        pub kind: u8,
+        pub id: u16,
+        pub content: Vec<u8>,
+    }
+
+    fn invalid(message: String) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, message)
+    }
+
+    pub fn read_record(conn: &mut (impl Read + ?Sized)) -> io::Result<RawRecord> {
         let mut header = [0u8; 8];
-        stream.read_exact(&mut header).expect("a record header");
-        let len = u16::from_be_bytes([header[4], header[5]]) as usize;
-        let mut content = vec![0u8; len + header[6] as usize];
-        stream.read_exact(&mut content).unwrap();
+        conn.read_exact(&mut header)?;
+        let [version, kind, id_hi, id_lo, len_hi, len_lo, padding, _] = header;
+        if version != 1 {
+            return Err(invalid(format!("a record of version {version}")));
+        }
+        let len = usize::from(u16::from_be_bytes([len_hi, len_lo]));
+        let mut content = vec![0u8; len + usize::from(padding)];
+        conn.read_exact(&mut content)?;
         content.truncate(len);
-        match header[1] {
-            6 => stdout.extend_from_slice(&content),
-            3 => break,
-            _ => {}
+        Ok(RawRecord {
+            kind,
+            id: u16::from_be_bytes([id_hi, id_lo]),
+            content,
+        })
+    }
+
+    /// One request's answer: its STDOUT (and the size of each record) up to END_REQUEST.
+    pub struct Reply {
+        pub stdout: Vec<u8>,
+        pub record_sizes: Vec<usize>,
+        pub protocol_status: u8,
+    }
+
+    impl Reply {
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.stdout).into_owned()
         }
     }
-    CgiResponse::parse(&stdout)
+
+    /// Reads the answer to request `id`; a record of another request or type is an error.
+    pub fn read_reply(conn: &mut (impl Read + ?Sized), id: u16) -> io::Result<Reply> {
+        let mut reply = Reply {
+            stdout: Vec::new(),
+            record_sizes: Vec::new(),
+            protocol_status: u8::MAX,
+        };
+        loop {
+            let record = read_record(conn)?;
+            if record.id != id {
+                return Err(invalid(format!(
+                    "a record for request {}, not {id}",
+                    record.id
+                )));
+            }
+            match record.kind {
+                STDOUT => {
+                    reply.record_sizes.push(record.content.len());
+                    reply.stdout.extend(record.content);
+                }
+                END_REQUEST => {
+                    reply.protocol_status = record.content[4];
+                    return Ok(reply);
+                }
+                other => return Err(invalid(format!("unexpected record type {other}"))),
+            }
+        }
+    }
+
+    /// Sends a whole request and reads the answer to its id (the id of its first record).
+    pub fn exchange(conn: &mut (impl Read + Write + ?Sized), request: &[u8]) -> io::Result<Reply> {
+        let id = u16::from_be_bytes([request[2], request[3]]);
+        conn.write_all(request)?;
+        read_reply(conn, id)
+    }
 }
 
 /// Runs the binary as a CGI program with these variables.
@@ -489,22 +612,26 @@ pub fn attrs(html: &str, selector: &str, attr: &str) -> Vec<String> {
         .collect()
 }
 
-/// md5 as 32 lowercase hex digits, as the cache file names use it.
-pub fn md5_hex(text: &str) -> String {
-    use md5::Digest;
-    md5::Md5::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Today's transaction cache file of the sample installation (UTC, the sample's zone).
 pub fn today_file(install: &Install) -> PathBuf {
-    let today = chrono::Utc::now().format("%Y-%m-%d");
-    install.transaction_cache_dir().join(format!(
-        "transactions_{}_{today}.json",
-        md5_hex("demo.example.com")
-    ))
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    tokenusage::cache::transaction_cache_file(
+        &install.transaction_cache_dir(),
+        "demo.example.com",
+        &today,
+    )
+}
+
+/// Writes today's transaction cache as the PHP page does (`json_encode` of the time now,
+/// the sample's domain and `entries`, the text of a JSON array).
+pub fn write_today_history(install: &Install, entries: &str) {
+    fs::create_dir_all(install.transaction_cache_dir()).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    fs::write(
+        today_file(install),
+        format!(r#"{{"timestamp":{now},"domain":"demo.example.com","transactions":{entries}}}"#),
+    )
+    .unwrap();
 }
 
 /// A free loopback port (bound, then released).
