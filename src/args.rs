@@ -2,7 +2,9 @@
 //! name in capitals (`--socket-mode` -> `TOKENUSAGE_SOCKET_MODE`), because a CGI program
 //! gets no arguments. Pure: the environment is passed in as a lookup function.
 
+use std::num::ParseIntError;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::auth::AuthOptions;
@@ -177,24 +179,16 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Ar
         parsed.listen = listen;
     }
     if let Some(mode) = lookup("socket-mode") {
-        parsed.socket_mode = u32::from_str_radix(mode.trim_start_matches("0o"), 8)
-            .ok()
-            .filter(|m| *m <= 0o777)
-            .ok_or_else(|| format!("--socket-mode {mode:?}: not an octal mode like 0660"))?;
+        let valid = |mode: &OctalMode| mode.0 <= 0o777;
+        parsed.socket_mode = number("socket-mode", &mode, valid, "an octal mode like 0660")?.0;
     }
     if let Some(workers) = lookup("workers") {
-        parsed.workers = workers
-            .parse()
-            .ok()
-            .filter(|n| (1..=1024).contains(n))
-            .ok_or_else(|| format!("--workers {workers:?}: not a number from 1 to 1024"))?;
+        let valid = |n: &usize| (1..=1024).contains(n);
+        parsed.workers = number("workers", &workers, valid, "a number from 1 to 1024")?;
     }
     if let Some(count) = lookup("transactions") {
-        parsed.demo_transactions = count
-            .parse()
-            .ok()
-            .filter(|n| *n <= 1_000_000)
-            .ok_or_else(|| format!("--transactions {count:?}: not a number up to 1000000"))?;
+        let valid = |n: &usize| *n <= 1_000_000;
+        parsed.demo_transactions = number("transactions", &count, valid, "a number up to 1000000")?;
     }
     parsed.root = lookup("root").map(PathBuf::from);
     parsed.templates = lookup("templates").map(PathBuf::from);
@@ -202,19 +196,14 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Ar
         parsed.api_timeout = seconds_option("api-timeout", &seconds)?;
     }
     if let Some(mb) = lookup("memory-budget-mb") {
-        parsed.memory_budget_mb = mb
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n <= 65_536)
-            .ok_or_else(|| format!("--memory-budget-mb {mb:?}: not a number of megabytes"))?;
+        let valid = |n: &usize| *n <= 65_536;
+        parsed.memory_budget_mb = number("memory-budget-mb", &mb, valid, "a number of megabytes")?;
     }
     if let Some(seconds) = lookup("account-cache-seconds") {
-        parsed.account_cache = seconds
-            .trim()
-            .parse()
-            .map(Duration::from_secs)
-            .map_err(|_| format!("--account-cache-seconds {seconds:?}: not a number"))?;
+        // 0 is valid: it turns the account cache off.
+        let any = |_: &u64| true;
+        let seconds = number("account-cache-seconds", &seconds, any, "a number")?;
+        parsed.account_cache = Duration::from_secs(seconds);
     }
     if let Some(seconds) = lookup("api-connect-timeout") {
         parsed.api_connect_timeout = seconds_option("api-connect-timeout", &seconds)?;
@@ -240,14 +229,36 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Ar
     Ok(parsed)
 }
 
+/// A positive number of seconds.
 fn seconds_option(name: &str, value: &str) -> Result<Duration, String> {
+    number(name, value, |n: &u64| *n > 0, "a number of seconds").map(Duration::from_secs)
+}
+
+/// `value` (spaces around it ignored) as a `T` that `valid` accepts, else the message
+/// `--NAME "VALUE": not WHAT`.
+fn number<T: FromStr>(
+    name: &str,
+    value: &str,
+    valid: impl FnOnce(&T) -> bool,
+    what: &str,
+) -> Result<T, String> {
     value
         .trim()
         .parse()
         .ok()
-        .filter(|n| *n > 0)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("--{name} {value:?}: not a number of seconds"))
+        .filter(valid)
+        .ok_or_else(|| format!("--{name} {value:?}: not {what}"))
+}
+
+/// A permission mode in octal, with or without `0o`: `0660`, `0o600`.
+struct OctalMode(u32);
+
+impl FromStr for OctalMode {
+    type Err = ParseIntError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        u32::from_str_radix(text.trim_start_matches("0o"), 8).map(OctalMode)
+    }
 }
 
 /// `session-keys --session-id ID [--session-path P]` or `session-keys PATH`.
@@ -372,6 +383,24 @@ mod tests {
                 .unwrap_err()
                 .contains("needs a value")
         );
+        assert_eq!(
+            parse(&args(&["--api-timeout", "0"]), &no_env).unwrap_err(),
+            "--api-timeout \"0\": not a number of seconds"
+        );
+    }
+
+    #[test]
+    fn numbers_may_have_spaces_around_them_and_modes_a_0o_prefix() {
+        let parsed = parse(
+            &args(&["--workers", " 4 ", "--socket-mode", "0o600"]),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(parsed.workers, 4);
+        assert_eq!(parsed.socket_mode, 0o600);
+        let env =
+            |name: &str| (name == "TOKENUSAGE_ACCOUNT_CACHE_SECONDS").then(|| "0".to_string());
+        assert_eq!(parse(&[], &env).unwrap().account_cache, Duration::ZERO);
     }
 
     #[test]

@@ -7,8 +7,6 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use crate::app::{Site, SiteOptions, handle};
 use crate::cache;
@@ -16,7 +14,9 @@ use crate::config::ConfigStore;
 use crate::install::Installation;
 use crate::response::Response;
 use crate::sample_api::{SampleApi, SampleApiOptions};
-use crate::transport::http::{HttpResponse, cgi_request_from_http, serve_http};
+use crate::transport::http::{
+    Handler, HttpRequest, HttpResponse, cgi_request_from_http, serve_http,
+};
 use crate::transport::signals;
 
 /// The URL path the preview serves the page at.
@@ -35,6 +35,16 @@ pub fn run(root: &Path, listen: &str, transactions: usize) -> Result<(), String>
             config.credentials.api_url
         )
     })?;
+    // Checked before anything is deleted or started: a wrong --listen changes nothing.
+    let listener =
+        TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    // The demo has no admin check (--auth none): it may only be reachable from here.
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    if !local.ip().is_loopback() {
+        return Err(format!(
+            "the demo has no admin check, so it listens on loopback only, not {local}"
+        ));
+    }
     let options = SampleApiOptions {
         transactions,
         ..SampleApiOptions::default()
@@ -45,51 +55,39 @@ pub fn run(root: &Path, listen: &str, transactions: usize) -> Result<(), String>
     cache::clear_transaction_caches(&install.transaction_cache_dir()).map_err(|e| e.to_string())?;
     let api = SampleApi::start(&api_addr, options)
         .map_err(|e| format!("cannot start the sample API on {api_addr}: {e}"))?;
-    let listener =
-        TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    // The demo has no admin check (--auth none): it may only be reachable from here.
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    if !local.ip().is_loopback() {
-        return Err(format!(
-            "the demo has no admin check, so it listens on loopback only, not {local}"
-        ));
-    }
-    let site = Arc::new(
-        Site::new(SiteOptions {
-            root: Some(root.to_path_buf()),
-            ..SiteOptions::default()
-        })
-        .map_err(|e| e.to_string())?,
-    );
-    let script = root.join("admin").join("tokenusage.php");
-    let handler = Arc::new(move |request: &crate::transport::http::HttpRequest| {
-        if request.path() != PAGE_PATH {
-            let mut moved = Response::redirect(PAGE_PATH);
-            if request.path() != "/" {
-                moved = Response::text(
-                    404,
-                    format!(
-                        "Not part of the demo: only {PAGE_PATH} is served (the rest of the admin panel is PHP).\n"
-                    ),
-                );
-            }
-            return HttpResponse::from(moved);
-        }
-        let cgi = cgi_request_from_http(request, &script, PAGE_PATH);
-        HttpResponse::from(handle(&cgi, &site))
-    });
+    let site = Site::new(SiteOptions {
+        root: Some(root.to_path_buf()),
+        ..SiteOptions::default()
+    })
+    .map_err(|e| e.to_string())?;
     let shutdown = signals::shutdown_flag();
     println!("Sample license API: {}", api.url());
-    println!(
-        "Token Usage dashboard: http://{}{PAGE_PATH}",
-        listener.local_addr().map_err(|e| e.to_string())?
-    );
+    println!("Token Usage dashboard: http://{local}{PAGE_PATH}");
     println!("Press Ctrl-C to stop.");
-    serve_http(listener, 8, handler, shutdown.clone()).map_err(|e| e.to_string())?;
-    shutdown.store(true, Ordering::SeqCst);
+    serve_http(listener, 8, page_handler(site, root), shutdown).map_err(|e| e.to_string())?;
+    // Joins the sample API's server thread: nothing is left to wait for.
     api.stop();
-    std::thread::sleep(Duration::from_millis(50));
     Ok(())
+}
+
+/// The preview's handler: the page at [`PAGE_PATH`] from the installation at `root`,
+/// `/` redirected there, and 404 for anything else.
+pub fn page_handler(site: Site, root: &Path) -> Handler {
+    let script = root.join("admin").join("tokenusage.php");
+    Arc::new(move |request: &HttpRequest| {
+        let response = match request.path() {
+            PAGE_PATH => handle(&cgi_request_from_http(request, &script, PAGE_PATH), &site),
+            "/" => Response::redirect(PAGE_PATH),
+            _ => Response::text(
+                404,
+                format!(
+                    "Not part of the demo: only {PAGE_PATH} is served \
+                     (the rest of the admin panel is PHP).\n"
+                ),
+            ),
+        };
+        HttpResponse::from(response)
+    })
 }
 
 /// `http://127.0.0.1:8781/path` -> `127.0.0.1:8781`, only for loopback addresses.
@@ -114,6 +112,29 @@ pub fn default_root() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_preview_redirects_the_root_to_the_page_and_refuses_the_rest() {
+        let site = Site::new(SiteOptions::default()).unwrap();
+        let handler = page_handler(site, Path::new("ct"));
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], 8780));
+        let get = |target: &str| {
+            handler(&HttpRequest {
+                method: "GET".into(),
+                target: target.into(),
+                minor_version: 1,
+                headers: Vec::new(),
+                body: Vec::new(),
+                remote_addr: address,
+                local_addr: address,
+            })
+        };
+        let root = get("/");
+        assert_eq!(root.status, 302);
+        let location = root.headers.iter().find(|(name, _)| name == "Location");
+        assert_eq!(location.map(|(_, value)| value.as_str()), Some(PAGE_PATH));
+        assert_eq!(get("/ct/admin/main.php").status, 404);
+    }
 
     #[test]
     fn only_loopback_api_urls_are_served_by_the_demo() {

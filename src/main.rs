@@ -55,19 +55,12 @@ fn run(args: Args) -> Result<(), String> {
             demo::run(&root, &args.demo_listen, args.demo_transactions)
         }
         Command::Cgi => serve_cgi(&args),
-        Command::Fcgi => {
+        Command::Auto if std::env::var_os("GATEWAY_INTERFACE").is_some() => serve_cgi(&args),
+        Command::Fcgi | Command::Auto => {
             // Handlers first: a signal that arrives once the socket exists must find them.
             let shutdown = signals::shutdown_flag();
             serve_fastcgi(&args, listener(&args)?, shutdown)
         }
-        Command::Auto if std::env::var_os("GATEWAY_INTERFACE").is_some() => serve_cgi(&args),
-        Command::Auto => match listener(&args) {
-            Ok(listener) => serve_fastcgi(&args, listener, signals::shutdown_flag()),
-            Err(_) => Err(format!(
-                "no FastCGI socket on fd 0 and no CGI environment: use `tokenusage fcgi --listen ...`\n\n{}",
-                args::USAGE
-            )),
-        },
     }
 }
 
@@ -128,13 +121,19 @@ fn serve_cgi(args: &Args) -> Result<(), String> {
 /// The socket to serve: `--listen`, else one passed as fd 0 (taken once: taking it
 /// owns the descriptor).
 fn listener(args: &Args) -> Result<fastcgi::Listener, String> {
-    match &args.listen {
-        Some(spec) => fastcgi::bind(spec, args.socket_mode)
-            .map_err(|e| format!("cannot listen on {spec}: {e}")),
-        None => fastcgi::listener_from_fd0().ok_or_else(|| {
-            "no listening socket on fd 0; give --listen unix:/path.sock or HOST:PORT".into()
-        }),
+    if let Some(spec) = &args.listen {
+        return fastcgi::bind(spec, args.socket_mode)
+            .map_err(|e| format!("cannot listen on {spec}: {e}"));
     }
+    fastcgi::listener_from_fd0().ok_or_else(|| match args.command {
+        // Started bare by hand, most likely: say what the two ways to run are.
+        Command::Auto => format!(
+            "no FastCGI socket on fd 0 and no CGI environment: \
+             use `tokenusage fcgi --listen ...`\n\n{}",
+            args::USAGE
+        ),
+        _ => "no listening socket on fd 0; give --listen unix:/path.sock or HOST:PORT".into(),
+    })
 }
 
 fn serve_fastcgi(

@@ -26,8 +26,9 @@ const TEMPLATES: [(&str, &str); 5] = [
     ),
 ];
 
-/// The files served as they are with `?asset=NAME`.
-const ASSETS: [(&str, &str, &str); 2] = [
+/// The files served as they are with `?asset=NAME`: name, content type, embedded content.
+/// The binary carries them so no CDN is needed; the router accepts only these names.
+pub const ASSETS: [(&str, &str, &str); 2] = [
     (
         "dashboard.css",
         "text/css; charset=UTF-8",

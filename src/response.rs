@@ -1,8 +1,10 @@
 //! A transport-free response and its CGI serialisation (RFC 3875 section 6).
 //!
 //! FastCGI sends the same CGI-style head in its STDOUT stream, so one writer serves both;
-//! the HTTP preview turns the head into a status line. No I/O beyond the given writer.
+//! the HTTP server (`transport::http`) writes its own status line and shares the
+//! header-line writer. No I/O beyond the given writer.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 /// A complete response: status, headers and body.
@@ -31,6 +33,11 @@ impl Response {
     /// A plain-text message.
     pub fn text(status: u16, body: impl Into<Vec<u8>>) -> Self {
         Self::new(status, "text/plain; charset=UTF-8", body)
+    }
+
+    /// A plain-text page that is only the status, e.g. `413 Payload Too Large`.
+    pub fn status_page(status: u16) -> Self {
+        Self::text(status, format!("{status} {}", reason_phrase(status)))
     }
 
     /// A redirect to `location` (relative URLs are fine for browsers and web servers).
@@ -67,14 +74,32 @@ impl Response {
         out.write_all(&self.body)
     }
 
-    /// Writes the headers, one per line, dropping any CR or LF a value might carry so a
-    /// header can never be split.
+    /// Writes the headers, one per line (see [`write_header_line`]).
     pub fn write_headers(&self, out: &mut impl Write) -> io::Result<()> {
         for (name, value) in &self.headers {
-            let value: String = value.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-            write!(out, "{name}: {value}\r\n")?;
+            write_header_line(out, name, value)?;
         }
         Ok(())
+    }
+}
+
+/// Writes one `name: value` line, dropping any CR or LF in either so a header can never
+/// be split.
+pub fn write_header_line(out: &mut impl Write, name: &str, value: &str) -> io::Result<()> {
+    write!(
+        out,
+        "{}: {}\r\n",
+        without_line_breaks(name),
+        without_line_breaks(value)
+    )
+}
+
+/// `text` without CR and LF; copied only when it has some.
+fn without_line_breaks(text: &str) -> Cow<'_, str> {
+    if text.contains(['\r', '\n']) {
+        Cow::Owned(text.replace(['\r', '\n'], ""))
+    } else {
+        Cow::Borrowed(text)
     }
 }
 
@@ -121,6 +146,20 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("X-Test: aSet-Cookie: evil=1\r\n"));
         assert!(!text.contains("\r\nSet-Cookie"));
+    }
+
+    #[test]
+    fn header_names_cannot_inject_lines_either() {
+        let mut out = Vec::new();
+        write_header_line(&mut out, "X-A\r\nSet-Cookie", "1\n").unwrap();
+        assert_eq!(out, b"X-ASet-Cookie: 1\r\n");
+    }
+
+    #[test]
+    fn a_status_page_says_the_status_and_its_reason() {
+        let page = Response::status_page(413);
+        assert_eq!(page.status, 413);
+        assert_eq!(page.body, b"413 Payload Too Large");
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! Existing bookmarks and the PHP page's auto refresh send both spellings of each action
 //! (`refresh_data` and `refreshdata`), so both are accepted. Pure: no I/O.
 
+use crate::render::ASSETS;
+
 /// What a request asks the dashboard to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -39,9 +41,6 @@ impl Action {
     }
 }
 
-/// The files served with `?asset=NAME`; the binary carries them so no CDN is needed.
-pub const ASSETS: [&str; 2] = ["dashboard.css", "dashboard.js"];
-
 /// A parsed query string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Query {
@@ -76,7 +75,7 @@ pub fn parse_query(query: &str) -> Query {
             },
             "page" => parsed.page = page_number(&value),
             "debug" => debug = !matches!(value.as_str(), "" | "0" | "false"),
-            "asset" => asset = ASSETS.iter().find(|name| **name == value).copied(),
+            "asset" => asset = ASSETS.iter().map(|(name, ..)| *name).find(|n| *n == value),
             "token" => parsed.token = Some(value),
             _ => {}
         }

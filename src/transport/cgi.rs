@@ -28,12 +28,10 @@ pub fn request_from_environment() -> io::Result<Request> {
     Ok(request)
 }
 
-/// Answers one CGI request with `handler`. A panic in the handler (there should be none)
-/// still answers: a 500 page rather than the web server's blank error.
+/// Answers one CGI request with `handler`; a panic in it still answers, with a 500 page.
 pub fn serve_one(handler: impl Fn(&Request) -> Response) -> io::Result<()> {
     let request = request_from_environment()?;
-    let response = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&request)))
-        .unwrap_or_else(|_| Response::text(500, "500 Internal Server Error\n"));
+    let response = super::handle_or_500("cgi", &handler, &request);
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     response.write_cgi(&mut out)?;

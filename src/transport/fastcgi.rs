@@ -1,9 +1,10 @@
 //! The FastCGI 1.0 responder: binds or inherits a listening socket, accepts connections on
 //! one thread and serves them on a fixed pool of worker threads.
 //!
-//! I/O: sockets (unix and TCP), the unix socket file it creates (mode set, removed at
-//! shutdown), and `tokenusage: ` lines on stderr. The wire format lives in
-//! [`crate::fastcgi`]; each request is answered by the handler given to [`serve`].
+//! I/O: sockets (unix and TCP), the unix socket file it creates (mode set, removed when
+//! shutdown begins or the listener is dropped), and `tokenusage: ` lines on stderr. The
+//! wire format lives in [`crate::fastcgi`]; each request is answered by the handler given
+//! to [`serve`].
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -28,7 +29,8 @@ use crate::response::Response;
 
 /// How often blocked threads look at the shutdown flag.
 const TICK: Duration = Duration::from_millis(200);
-/// How long `serve` waits for in-flight requests after shutdown is requested.
+/// How long `serve` keeps queuing waiting connections after shutdown is requested, and
+/// then how long it waits for the workers to finish them.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept()` (EMFILE and the like), so the loop does not spin.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -41,8 +43,9 @@ pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
 /// A listening socket, unix or TCP.
 #[derive(Debug)]
 pub enum Listener {
-    /// `created` is the socket file [`bind`] made, which [`serve`] removes at the end;
-    /// `None` for an inherited socket, whose file belongs to whoever made it.
+    /// `created` is the socket file [`bind`] made, which the listener owns: [`serve`]
+    /// removes it when shutdown begins, dropping the listener at the latest. `None` for
+    /// an inherited socket, whose file belongs to whoever made it.
     Unix {
         listener: UnixListener,
         created: Option<PathBuf>,
@@ -58,15 +61,13 @@ pub fn bind(spec: &str, socket_mode: u32) -> io::Result<Listener> {
     };
     let path = Path::new(path);
     remove_stale_socket(path)?;
-    let listener = UnixListener::bind(path)?;
-    if let Err(err) = fs::set_permissions(path, fs::Permissions::from_mode(socket_mode)) {
-        let _ = fs::remove_file(path);
-        return Err(err);
-    }
-    Ok(Listener::Unix {
-        listener,
+    let listener = Listener::Unix {
+        listener: UnixListener::bind(path)?,
         created: Some(path.to_path_buf()),
-    })
+    };
+    // On error the listener is dropped, which removes the file again.
+    fs::set_permissions(path, fs::Permissions::from_mode(socket_mode))?;
+    Ok(listener)
 }
 
 /// Removes a socket file nobody listens on; refuses to touch anything else.
@@ -163,6 +164,32 @@ impl Listener {
             Listener::Tcp(listener) => listener.as_raw_fd(),
         }
     }
+
+    /// Removes the socket file [`bind`] created, at most once: a second removal could
+    /// delete the socket a new instance has bound at the same path since.
+    fn unlink(&mut self) {
+        let Listener::Unix { created, .. } = self else {
+            return;
+        };
+        let Some(path) = created.take() else {
+            return;
+        };
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => eprintln!(
+                "tokenusage: fastcgi: cannot remove {}: {err}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl Drop for Listener {
+    /// A start that fails after `bind` leaves no socket file behind.
+    fn drop(&mut self) {
+        self.unlink();
+    }
 }
 
 /// How the server runs; see each field's default.
@@ -190,18 +217,22 @@ impl Default for ServerOptions {
     }
 }
 
-/// Serves FastCGI requests on `listener` until `shutdown` becomes true, then lets
-/// in-flight requests finish (for up to 10 s) and removes the socket file [`bind`] made.
+/// Serves FastCGI requests on `listener` until `shutdown` becomes true, then removes the
+/// socket file [`bind`] made, queues the connections already waiting (for up to 10 s) and
+/// lets the workers finish them (for up to 10 s more).
 ///
 /// Connections are handed to `options.workers` threads over a bounded queue; while all
 /// are busy, new connections wait in the kernel's backlog. Errors from one connection or
 /// one `accept()` are logged and never end the server; the error returned is from setup.
 pub fn serve(
-    listener: Listener,
+    mut listener: Listener,
     options: &ServerOptions,
     handler: Handler,
     shutdown: Arc<AtomicBool>,
 ) -> io::Result<()> {
+    // Non-blocking, so a connection that vanishes between poll and accept cannot block
+    // the accept loop, and draining the backlog ends when it is empty.
+    listener.set_nonblocking()?;
     let workers = options.workers.max(1);
     let shared = Arc::new(Shared {
         options: ServerOptions {
@@ -228,31 +259,45 @@ pub fn serve(
             }
         }
     }
-    let result = accept_loop(&listener, &sender, &shared.shutdown);
-    // Stop new arrivals, then serve the connections already waiting in the backlog:
-    // dropping them would make the web server answer 502.
-    remove_socket_file(&listener);
-    drain_backlog(&listener, &sender);
+    let accepted = accept_loop(&listener, &sender, &shared.shutdown);
+    // Stop new arrivals, then serve the connections already accepted or waiting in the
+    // backlog: dropping them would make the web server answer 502.
+    listener.unlink();
+    let drain_deadline = Instant::now() + DRAIN_DEADLINE;
+    let result = accepted.map(|latest| drain_backlog(latest, &listener, &sender, drain_deadline));
     drop(sender);
     finish(listener, threads);
     result
 }
 
-/// Hands the connections already accepted by the kernel to the workers, until the
-/// backlog is empty or the drain deadline passes.
-fn drain_backlog(listener: &Listener, sender: &SyncSender<Stream>) {
-    let deadline = Instant::now() + DRAIN_DEADLINE;
-    while let Ok(stream) = listener.accept() {
-        let mut stream = stream;
-        loop {
-            match sender.try_send(stream) {
-                Ok(()) => break,
-                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
-                    stream = back;
-                    thread::sleep(Duration::from_millis(5));
-                }
-                Err(_) => return,
+/// Queues `latest` (accepted as shutdown came), then the connections waiting in the
+/// kernel's backlog, until the backlog is empty or `deadline` passes.
+fn drain_backlog(
+    latest: Option<Stream>,
+    listener: &Listener,
+    sender: &SyncSender<Stream>,
+    deadline: Instant,
+) {
+    let backlog = std::iter::from_fn(|| listener.accept().ok());
+    for stream in latest.into_iter().chain(backlog) {
+        if !queue_before(deadline, stream, sender) {
+            return;
+        }
+    }
+}
+
+/// Queues a connection once a worker is free; false when `deadline` passed first or the
+/// workers are gone (the connection is then dropped).
+fn queue_before(deadline: Instant, stream: Stream, sender: &SyncSender<Stream>) -> bool {
+    let mut stream = stream;
+    loop {
+        match sender.try_send(stream) {
+            Ok(()) => return true,
+            Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                stream = back;
+                thread::sleep(Duration::from_millis(5));
             }
+            Err(_) => return false,
         }
     }
 }
@@ -264,13 +309,13 @@ struct Shared {
     shutdown: Arc<AtomicBool>,
 }
 
+/// Accepts connections and queues them for the workers until shutdown is requested;
+/// returns the connection accepted as it came, if any, for the drain to queue.
 fn accept_loop(
     listener: &Listener,
     sender: &SyncSender<Stream>,
     shutdown: &AtomicBool,
-) -> io::Result<()> {
-    // Non-blocking, so a connection that vanishes between poll and accept cannot block.
-    listener.set_nonblocking()?;
+) -> io::Result<Option<Stream>> {
     while !shutdown.load(Ordering::SeqCst) {
         match wait_readable(listener.raw_fd(), TICK) {
             Ok(false) => continue,
@@ -285,7 +330,14 @@ fn accept_loop(
         // poll() per request.
         while !shutdown.load(Ordering::SeqCst) {
             match listener.accept() {
-                Ok(stream) => hand_over(stream, sender, shutdown)?,
+                // Queued by the drain, within its deadline: the send below has none.
+                Ok(stream) if shutdown.load(Ordering::SeqCst) => return Ok(Some(stream)),
+                // Wait for a free worker: a worker notices shutdown within a tick, so this
+                // cannot outlast it; sleeping between tries instead added 5 ms per queued
+                // request.
+                Ok(stream) => sender
+                    .send(stream)
+                    .map_err(|_| io::Error::other("all FastCGI workers have stopped"))?,
                 Err(err) if is_transient(&err) => break,
                 Err(err) => {
                     eprintln!("tokenusage: fastcgi: accept failed, retrying: {err}");
@@ -295,35 +347,7 @@ fn accept_loop(
             }
         }
     }
-    Ok(())
-}
-
-/// Queues a connection for the workers, waiting while the queue is full.
-fn hand_over(stream: Stream, sender: &SyncSender<Stream>, shutdown: &AtomicBool) -> io::Result<()> {
-    if !shutdown.load(Ordering::SeqCst) {
-        // Wait for a free worker: a worker notices shutdown within a tick, so this cannot
-        // outlast it; sleeping between tries instead added 5 ms per queued request.
-        return sender
-            .send(stream)
-            .map_err(|_| io::Error::other("all FastCGI workers have stopped"));
-    }
-    // Shutting down: still serve this accepted connection (dropping it makes the web
-    // server answer 502), within the drain deadline.
-    let deadline = Instant::now() + DRAIN_DEADLINE;
-    let mut stream = stream;
-    loop {
-        match sender.try_send(stream) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Full(back)) if Instant::now() < deadline => {
-                stream = back;
-                thread::sleep(Duration::from_millis(5));
-            }
-            Err(TrySendError::Full(_)) => return Ok(()),
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(io::Error::other("all FastCGI workers have stopped"));
-            }
-        }
-    }
+    Ok(None)
 }
 
 /// Waits until `fd` is readable or `timeout` passes; true when readable.
@@ -354,27 +378,8 @@ fn is_transient(err: &io::Error) -> bool {
     )
 }
 
-/// Closes the listener, removes its socket file, and waits for the workers (bounded).
-/// Removes the socket file `bind` created (an inherited one is not ours).
-fn remove_socket_file(listener: &Listener) {
-    if let Listener::Unix {
-        created: Some(path),
-        ..
-    } = listener
-    {
-        match fs::remove_file(path) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => eprintln!(
-                "tokenusage: fastcgi: cannot remove {}: {err}",
-                path.display()
-            ),
-        }
-    }
-}
-
+/// Closes the listener and waits for the workers (bounded).
 fn finish(listener: Listener, threads: Vec<JoinHandle<()>>) {
-    remove_socket_file(&listener);
     drop(listener);
     let deadline = Instant::now() + DRAIN_DEADLINE;
     for thread in threads {
@@ -644,7 +649,7 @@ impl Connection<'_> {
         };
         let (id, keep_conn) = (active.id, active.keep_conn);
         self.active = None;
-        let response = self.call_handler(&request);
+        let response = super::handle_or_500("fastcgi", &*self.shared.handler, &request);
         self.send_response(id, &response)?;
         self.served = true;
         Ok(if keep_conn {
@@ -654,20 +659,11 @@ impl Connection<'_> {
         })
     }
 
-    fn call_handler(&self, request: &Request) -> Response {
-        let handler = &self.shared.handler;
-        panic::catch_unwind(AssertUnwindSafe(|| handler(request))).unwrap_or_else(|_| {
-            eprintln!("tokenusage: fastcgi: the handler panicked; answering 500");
-            Response::text(500, "500 Internal Server Error")
-        })
-    }
-
     /// Writes the response as STDOUT records, the empty STDOUT, then END_REQUEST.
-    fn send_response(&mut self, id: u16, response: &Response) -> Result<Flow, ConnError> {
+    fn send_response(&mut self, id: u16, response: &Response) -> io::Result<()> {
         let mut records = StdoutRecords::new(&mut self.stream, id);
         response.write_cgi(&mut records)?;
-        records.finish()?;
-        Ok(Flow::Continue)
+        records.finish()
     }
 
     fn send(&mut self, bytes: &[u8]) -> Result<Flow, ConnError> {
@@ -681,11 +677,7 @@ impl Connection<'_> {
         let Some(active) = self.active.take() else {
             return;
         };
-        let response = if err.is_limit() {
-            Response::text(413, "413 Payload Too Large")
-        } else {
-            Response::text(400, "400 Bad Request")
-        };
+        let response = Response::status_page(if err.is_limit() { 413 } else { 400 });
         if self.send_response(active.id, &response).is_ok() {
             self.linger();
         }

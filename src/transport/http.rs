@@ -22,7 +22,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::request::Request;
-use crate::response::{Response, reason_phrase};
+use crate::response::{Response, reason_phrase, write_header_line};
 
 /// The largest request head (request line and headers) accepted.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -251,27 +251,6 @@ impl From<Response> for HttpResponse {
             body: HttpBody::Bytes(response.body),
         }
     }
-}
-
-/// Writes a [`Response`] as an HTTP/1.1 response: status line, its headers, a
-/// `Content-Length`, and the body unless `head_only`.
-pub fn write_http_response(
-    out: &mut impl Write,
-    response: &Response,
-    head_only: bool,
-) -> io::Result<()> {
-    write!(
-        out,
-        "HTTP/1.1 {} {}\r\n",
-        response.status,
-        reason_phrase(response.status)
-    )?;
-    response.write_headers(out)?;
-    write!(out, "Content-Length: {}\r\n\r\n", response.body.len())?;
-    if !head_only {
-        out.write_all(&response.body)?;
-    }
-    out.flush()
 }
 
 /// Builds the CGI meta-variables nginx's `fastcgi_params` would send for `req`, with the
@@ -505,9 +484,7 @@ fn write_head(
         {
             continue;
         }
-        let clean =
-            |s: &str| -> String { s.chars().filter(|c| *c != '\r' && *c != '\n').collect() };
-        write!(out, "{}: {}\r\n", clean(name), clean(value))?;
+        write_header_line(out, name, value)?;
     }
     write!(out, "Content-Length: {content_length}\r\n")?;
     if let Some(connection) = connection {
@@ -1071,20 +1048,6 @@ mod tests {
         assert_eq!(cgi.param("CONTENT_LENGTH"), "5");
         assert!(cgi.param_bytes("HTTP_CONTENT_TYPE").is_none());
         assert_eq!(cgi.body, b"hello");
-    }
-
-    #[test]
-    fn http_response_has_status_line_headers_length_and_body() {
-        let mut out = Vec::new();
-        write_http_response(&mut out, &Response::html(404, "<p>no</p>"), false).unwrap();
-        assert_eq!(
-            out,
-            b"HTTP/1.1 404 Not Found\r\nContent-Type: text/html; charset=UTF-8\r\n\
-              Content-Length: 9\r\n\r\n<p>no</p>"
-        );
-        let mut head = Vec::new();
-        write_http_response(&mut head, &Response::html(200, "<p>x</p>"), true).unwrap();
-        assert!(head.ends_with(b"Content-Length: 8\r\n\r\n"));
     }
 
     #[test]

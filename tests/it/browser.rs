@@ -1,8 +1,8 @@
 //! The page in a real headless Chromium: keyboard paging, the 10-minute auto refresh and
 //! a full-page screenshot, checked through chromedriver's W3C WebDriver API.
 //!
-//! I/O: serves the real page in-process over HTTP on loopback (`serve_http` calling
-//! `app::handle`, as the demo does) against the sample license API; starts
+//! I/O: serves the real page in-process over HTTP on loopback (`serve_http` with the
+//! demo's `page_handler`) against the sample license API; starts
 //! `/usr/bin/chromedriver` on a free loopback port, which starts `/usr/bin/chromium` with a
 //! fresh profile in a temporary folder; talks to chromedriver with ureq. Every process is
 //! killed and every temporary folder removed on drop. The screenshot is kept in the temp
@@ -18,11 +18,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokenusage::app::{Site, SiteOptions, handle};
+use tokenusage::app::{Site, SiteOptions};
+use tokenusage::demo::{PAGE_PATH, page_handler};
 use tokenusage::sample_api::SampleApi;
-use tokenusage::transport::http::{
-    Handler, HttpRequest, HttpResponse, cgi_request_from_http, serve_http,
-};
+use tokenusage::transport::http::serve_http;
 
 use crate::support::*;
 
@@ -39,7 +38,6 @@ const CHROMIUM_FLAGS: [&str; 8] = [
     "--disable-component-update",
     "--disable-sync",
 ];
-const PAGE_PATH: &str = "/ct/admin/tokenusage.php";
 /// WebDriver's key codes.
 const ARROW_LEFT: char = '\u{E012}';
 const ARROW_RIGHT: char = '\u{E014}';
@@ -211,14 +209,7 @@ impl PageServer {
             ..SiteOptions::default()
         })
         .unwrap();
-        let script = install.ct.join("admin").join("tokenusage.php");
-        let handler: Handler = Arc::new(move |request: &HttpRequest| {
-            if request.path() != PAGE_PATH {
-                return HttpResponse::text(404, "only the page is served\n");
-            }
-            let cgi = cgi_request_from_http(request, &script, PAGE_PATH);
-            HttpResponse::from(handle(&cgi, &site))
-        });
+        let handler = page_handler(site, &install.ct);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = Arc::new(AtomicBool::new(false));
@@ -274,10 +265,7 @@ impl ChromeDriver {
             );
         }
         let dir = TempDir::new("chromium");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .arg(format!(

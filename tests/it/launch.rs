@@ -103,6 +103,43 @@ fn bad_arguments_exit_2_with_a_message() {
 }
 
 #[test]
+fn with_no_subcommand_a_listen_address_in_use_is_reported_as_such() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = busy.local_addr().unwrap().to_string();
+    let output = Command::new(BIN)
+        .args(["--listen", &address])
+        .env_remove("GATEWAY_INTERFACE")
+        .env("TOKENUSAGE_AUTH", "none")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {address}"))
+            && stderr.contains("Address already in use"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no FastCGI socket on fd 0"), "{stderr}");
+}
+
+#[test]
+fn a_start_that_fails_after_binding_leaves_no_socket_file() {
+    let dir = TempDir::new("failed-start");
+    let socket = dir.0.join("tokenusage.sock");
+    let output = Command::new(BIN)
+        .args(["fcgi", "--listen", &format!("unix:{}", socket.display())])
+        .args(["--auth", "bogus"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("bogus"), "{stderr}");
+    assert!(!socket.exists(), "the socket file was left behind");
+}
+
+#[test]
 fn the_demo_serves_the_real_page_over_http_on_loopback() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
