@@ -824,3 +824,24 @@ fn a_page_shown_again_carries_each_browsers_own_token_and_current_data() {
         ["balance balance-low"]
     );
 }
+
+#[test]
+fn a_reloaded_translation_reaches_the_table_headers_too() {
+    let api = sample_api(10);
+    let install = Install::new("lang-reload", &api.url());
+    install.edit_config("$admin_language = 'en';", "$admin_language = 'de';");
+    let translation = install.ct.join("dat/lang/tokenusage.de.json");
+    fs::create_dir_all(translation.parent().unwrap()).unwrap();
+    fs::write(&translation, r#"{"token_usage_date": "Datum"}"#).unwrap();
+    let server = Server::start(&[]);
+    let first = server.get(&install, "").text();
+    assert_eq!(texts(&first, "table.transactions th")[0], "Datum");
+    // The translation changes; the config is saved again, so it is read anew.
+    fs::write(&translation, r#"{"token_usage_date": "Zeitpunkt"}"#).unwrap();
+    install.edit_config(
+        "$admin_language = 'de';",
+        "$admin_language = 'de'; // saved",
+    );
+    let second = server.get(&install, "").text();
+    assert_eq!(texts(&second, "table.transactions th")[0], "Zeitpunkt");
+}
