@@ -131,7 +131,7 @@ impl Site {
             csv: Derived::new(CSV_KEPT),
             rows: Derived::new(ROWS_KEPT),
             pages: Recent::new(PAGES_KEPT),
-            token_placeholder: csrf::token_from_bytes(&rand::random()),
+            token_placeholder: csrf::nonce_from_bytes(&rand::random()),
             account_ttl: options.account_ttl.as_secs() as i64,
             one_request: options.one_request,
             clock: options.clock,
@@ -153,51 +153,51 @@ enum PageError {
 impl PageError {
     fn status(&self) -> u16 {
         match self {
-            PageError::NoInstallation(_) | PageError::Config(_) | PageError::Render(_) => 500,
+            PageError::NoInstallation(_) => 404,
+            PageError::Config(_) | PageError::Render(_) => 500,
             PageError::Api(_) | PageError::DownloadFailed(_) => 502,
         }
     }
 }
 
-/// Links every page carries.
+/// Links every page carries. The state-changing actions are the targets of forms that
+/// POST the CSRF token (see `csrf`), never links that carry it.
 #[derive(Debug, Serialize)]
 struct Links {
     overview: &'static str,
-    refresh: String,
+    refresh: &'static str,
     download: &'static str,
-    update_pricing: String,
-    clear_cache: String,
+    update_pricing: &'static str,
+    clear_cache: &'static str,
     debug: &'static str,
     retry: &'static str,
     /// Followed by a page number.
     page: &'static str,
 }
 
-impl Links {
-    fn new(token: &str) -> Self {
-        Links {
-            overview: "?",
-            refresh: action_link(Action::RefreshData, token),
-            download: "?action=download",
-            update_pricing: action_link(Action::UpdatePricing, token),
-            clear_cache: action_link(Action::ClearCache, token),
-            debug: "?debug=1",
-            retry: "?",
-            page: "?page=",
-        }
-    }
-}
+const LINKS: Links = Links {
+    overview: "?",
+    refresh: "?action=refresh_data",
+    download: "?action=download",
+    update_pricing: "?action=update_pricing",
+    clear_cache: "?action=clear_cache",
+    debug: "?debug=1",
+    retry: "?",
+    page: "?page=",
+};
 
-/// A state-changing action's link carries the CSRF token.
-fn action_link(action: Action, token: &str) -> String {
-    format!("?action={}&token={token}", action.name())
+/// Where a state-changing action's form posts to.
+fn action_target(action: Action) -> String {
+    format!("?action={}", action.name())
 }
 
 /// What every template receives besides its view.
 #[derive(Debug, Serialize)]
 struct Common {
     lang: String,
-    links: Links,
+    links: &'static Links,
+    /// The CSRF token the page's forms post.
+    csrf_token: String,
     help_url: &'static str,
     reports_url: &'static str,
 }
@@ -208,9 +208,17 @@ struct Page<'a> {
     install: Installation,
     config: Arc<LicenseConfig>,
     query: Query,
-    /// This browser's CSRF token (from its cookie, or new).
-    token: &'a str,
+    /// The CSRF token this session and browser's forms carry.
+    token: String,
+    /// The token the request POSTed, if any.
+    posted_token: Option<String>,
     now: i64,
+}
+
+/// Who is asking, for the CSRF token: the admin's session and this browser's value.
+struct Visitor {
+    session: String,
+    nonce: String,
 }
 
 /// Answers one request. Never panics on bad input; every path ends in a page or a clear
@@ -222,16 +230,21 @@ pub fn handle(request: &Request, site: &Site) -> Response {
     } else if let Action::Asset(name) = query.action {
         asset(site, name)
     } else {
-        let cookie_token = csrf::token_from_cookies(&request.cookie_header());
-        let token = cookie_token
-            .clone()
-            .unwrap_or_else(|| csrf::token_from_bytes(&rand::random()));
-        let mut response = match page(request, site, query, &token) {
-            Ok(response) => response,
-            Err((error, strings)) => error_page(site, &error, &strings, &token),
+        let https = request.is_https();
+        let cookie_nonce = csrf::nonce_from_cookies(&request.cookie_header(), https);
+        let visitor = Visitor {
+            session: site.auth.session_of(request),
+            nonce: cookie_nonce
+                .clone()
+                .unwrap_or_else(|| csrf::nonce_from_bytes(&rand::random())),
         };
-        if cookie_token.is_none() {
-            let cookie = csrf::set_cookie(&token, &cookie_path(request), request.is_https());
+        let mut response = match page(request, site, query, &visitor) {
+            Ok(response) => response,
+            Err((error, strings, token)) => error_page(site, &error, &strings, &token),
+        };
+        if cookie_nonce.is_none() {
+            let folder = page_folder(request).unwrap_or_else(|| "/".into());
+            let cookie = csrf::set_cookie(&visitor.nonce, &folder, https);
             response.set_header("Set-Cookie", &cookie);
         }
         response
@@ -247,30 +260,36 @@ fn not_logged_in(request: &Request, query: &Query) -> Response {
         Action::Download | Action::Debug | Action::Asset(_) => {
             Response::text(403, "403 Forbidden: log in to the admin panel first.\n")
         }
-        _ => Response::redirect(&sibling_url(request, "ctlogin.php")),
+        // Relative to the page when its folder is not a clean path: the browser resolves
+        // it against the very URL it asked for, so it stays on this site.
+        _ => Response::redirect(&format!(
+            "{}ctlogin.php",
+            page_folder(request).unwrap_or_default()
+        )),
     }
 }
 
-/// A file beside the page, by URL path: `/ct/admin/tokenusage.php` -> `/ct/admin/NAME`.
-fn sibling_url(request: &Request, name: &str) -> String {
-    format!("{}{name}", cookie_path(request))
-}
-
-/// The page's folder as a URL path ending in `/` (where the CSRF cookie applies).
-fn cookie_path(request: &Request) -> String {
+/// The page's folder as a URL path ending in `/` (`/ct/admin/`), from `SCRIPT_NAME`; `None`
+/// unless it is a clean absolute path. A regex location passes the visitor's path: a `\`
+/// or a leading `//` would make the login redirect leave the site (`/\evil.example/`), a
+/// `;` or a control character would add attributes to the cookie.
+fn page_folder(request: &Request) -> Option<String> {
     let script = request.param("SCRIPT_NAME");
-    match script.rfind('/') {
-        Some(slash) if script.starts_with('/') => script[..=slash].to_string(),
-        _ => "/".to_string(),
-    }
+    let folder = &script[..=script.rfind('/')?];
+    let clean = folder.starts_with('/')
+        && !folder.starts_with("//")
+        && folder.bytes().all(|b| {
+            b.is_ascii_graphic() && !matches!(b, b'\\' | b';' | b',' | b'"' | b'<' | b'>')
+        });
+    clean.then(|| folder.to_string())
 }
 
 fn page(
     request: &Request,
     site: &Site,
     query: Query,
-    token: &str,
-) -> Result<Response, (PageError, Strings)> {
+    visitor: &Visitor,
+) -> Result<Response, (PageError, Strings, String)> {
     let english = Strings::english;
     let install = match &site.root {
         Some(root) => Installation::new(root),
@@ -280,24 +299,34 @@ fn page(
                 let error = PageError::NoInstallation(format!(
                     "SCRIPT_FILENAME {script:?} is not in a ct/admin folder"
                 ));
-                (error, english())
+                (error, english(), String::new())
             })?
         }
     };
-    let config = site
-        .configs
-        .load(&install)
-        .map_err(|error| (PageError::Config(error), english()))?;
+    // A path the visitor made up (a regex location passes any) is no installation: only
+    // a folder with a config file is served, and nothing is created for any other.
+    let config = site.configs.load(&install).map_err(|error| match error {
+        ConfigError::NotFound(_) if site.root.is_none() => (
+            PageError::NoInstallation(error.to_string()),
+            english(),
+            String::new(),
+        ),
+        error => (PageError::Config(error), english(), String::new()),
+    })?;
     let strings = config.strings.clone();
+    let token = csrf::token(&config.secret, &visitor.session, &visitor.nonce);
     let page = Page {
         site,
         install,
         config,
         query,
-        token,
+        token: token.clone(),
+        posted_token: (request.param("REQUEST_METHOD") == "POST")
+            .then(|| csrf::token_from_form(&request.body))
+            .flatten(),
         now: (site.clock)(),
     };
-    page.run().map_err(|e| (e, strings))
+    page.run().map_err(|e| (e, strings, token))
 }
 
 impl Page<'_> {
@@ -324,16 +353,15 @@ impl Page<'_> {
         }
         let action = self.query.action;
         let token_ok = self
-            .query
-            .token
+            .posted_token
             .as_deref()
-            .is_some_and(|given| csrf::tokens_match(self.token, given));
+            .is_some_and(|given| csrf::tokens_match(&self.token, given));
         if action.changes_state() && !token_ok {
             // An old bookmark or a link from elsewhere: change nothing, offer a button.
             notices.push(Notice::confirm(
                 strings.get("token_usage_confirm"),
                 strings.get(action_label(action)),
-                action_link(action, self.token),
+                action_target(action),
             ));
             return self.dashboard(notices, false);
         }
@@ -465,7 +493,7 @@ impl Page<'_> {
             })
             .map_err(PageError::Render)?;
         let rows = rows_html.as_deref().map_or("", String::as_str);
-        Ok(Response::html(200, page.assemble(self.token, rows)))
+        Ok(Response::html(200, page.assemble(&self.token, rows)))
     }
 
     fn download(&self, mut notices: Vec<Notice>) -> Result<Response, PageError> {
@@ -591,7 +619,7 @@ impl Page<'_> {
         view: (&str, &impl Serialize),
     ) -> Result<String, String> {
         let config = &self.config;
-        let common = common(config.language.as_deref(), self.token);
+        let common = common(config.language.as_deref(), &self.token);
         self.site
             .renderer
             .render(template, &config.strings, &common, view)
@@ -720,7 +748,8 @@ fn stale_banners(stale: &[Stale], now: i64, strings: &Strings) -> Vec<Notice> {
 fn common(language: Option<&str>, token: &str) -> Common {
     Common {
         lang: language.unwrap_or("en").to_string(),
-        links: Links::new(token),
+        links: &LINKS,
+        csrf_token: token.to_string(),
         help_url: dashboard::HELP_URL,
         reports_url: dashboard::REPORTS_URL,
     }

@@ -1,6 +1,7 @@
 //! Command-line options, each also read from the environment as `TOKENUSAGE_` plus its
 //! name in capitals (`--socket-mode` -> `TOKENUSAGE_SOCKET_MODE`), because a CGI program
-//! gets no arguments. Pure: the environment is passed in as a lookup function.
+//! gets no arguments it may trust: a CGI request reads the environment alone
+//! ([`cgi_request`]). Pure: the environment is passed in as a lookup function.
 
 use std::num::ParseIntError;
 use std::path::PathBuf;
@@ -12,12 +13,11 @@ use crate::auth::AuthOptions;
 /// What the binary was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// No subcommand: FastCGI on a socket passed as fd 0, or CGI when `GATEWAY_INTERFACE`
-    /// is set.
+    /// No subcommand: FastCGI on a socket passed as fd 0.
     Auto,
     /// `fcgi`: FastCGI on `--listen` (or fd 0).
     Fcgi,
-    /// `cgi`: answer one CGI request.
+    /// Answer one CGI request: `cgi`, or any start with `GATEWAY_INTERFACE` set.
     Cgi,
     /// `demo`: the sample API plus a local HTTP preview.
     Demo,
@@ -86,7 +86,8 @@ Usage:
   tokenusage                     FastCGI on a listening socket passed as fd 0, or one CGI
                                  request when GATEWAY_INTERFACE is set
   tokenusage fcgi --listen unix:/run/tokenusage.sock | 127.0.0.1:9000
-  tokenusage cgi                 answer one CGI request
+  tokenusage cgi                 answer one CGI request (as with GATEWAY_INTERFACE set,
+                                 options come only from TOKENUSAGE_* variables)
   tokenusage demo [--listen 127.0.0.1:8780] [--transactions N]
                                  the sample license API and a local preview of ct/
   tokenusage sample-api --listen 127.0.0.1:8781 [--transactions N] [--balance X]
@@ -126,12 +127,61 @@ Admin check (deny by default):
   -V, --version        the version
 ";
 
-/// Parses the arguments (without the program name); `env` looks up an environment
-/// variable.
+/// The most characters of ignored arguments a log line shows.
+const MAX_LOGGED_CHARS: usize = 200;
+
+/// Decides whether this process answers a CGI request: `GATEWAY_INTERFACE` is set
+/// (whatever the arguments say) or the first argument is `cgi`. If so, returns the
+/// arguments it must ignore (all but that `cgi`): Apache's mod_cgi passes a query string
+/// without `=` as arguments, split at `+` (RFC 3875 4.4; PHP-CGI's CVE-2012-1823), so
+/// they are a visitor's words, and `?--auth+none` or `?fcgi+--listen+...` must change
+/// nothing. Options then come from [`parse_cgi`].
+pub fn cgi_request(args: &[String], gateway_interface: bool) -> Option<&[String]> {
+    match args.first().map(String::as_str) {
+        Some("cgi") => Some(&args[1..]),
+        _ if gateway_interface => Some(args),
+        _ => None,
+    }
+}
+
+/// The options of a CGI request: from the environment alone (`SetEnv TOKENUSAGE_...`).
+pub fn parse_cgi(env: &dyn Fn(&str) -> Option<String>) -> Result<Args, String> {
+    let mut parsed = parse(&[], env)?;
+    parsed.command = Command::Cgi;
+    Ok(parsed)
+}
+
+/// The one log line naming the arguments a CGI request ignored, `None` when there are
+/// none. They may be a visitor's: control characters become `?` (no forged log lines)
+/// and the list is cut at [`MAX_LOGGED_CHARS`].
+pub fn ignored_arguments_note(ignored: &[String]) -> Option<String> {
+    if ignored.is_empty() {
+        return None;
+    }
+    let quoted: Vec<String> = ignored.iter().map(|arg| format!("\"{arg}\"")).collect();
+    let joined = quoted.join(" ");
+    let mut shown: String = joined
+        .chars()
+        .take(MAX_LOGGED_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if joined.chars().count() > MAX_LOGGED_CHARS {
+        shown.push_str(" ...");
+    }
+    Some(format!(
+        "CGI request: {} command-line argument(s) ignored, options come only from \
+         TOKENUSAGE_* variables: {shown}",
+        ignored.len()
+    ))
+}
+
+/// Parses the arguments (without the program name) of a start that is not a CGI request
+/// (see [`cgi_request`]); `env` looks up an environment variable.
 pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Args, String> {
     let (command, rest) = match args.first().map(String::as_str) {
         Some("fcgi") => (Command::Fcgi, &args[1..]),
-        Some("cgi") => (Command::Cgi, &args[1..]),
+        // Its arguments are a visitor's, never options (see `cgi_request`).
+        Some("cgi") => return parse_cgi(env),
         Some("demo") => (Command::Demo, &args[1..]),
         Some("sample-api") => return Ok(with_command(Command::SampleApi(args[1..].to_vec()))),
         Some("session-keys") => return session_keys(&args[1..], env),
@@ -431,6 +481,73 @@ mod tests {
             Command::SessionKeys(SessionTarget::Path("/tmp/sess_abc".into()))
         );
         assert!(parse(&args(&["session-keys"]), &no_env).is_err());
+    }
+
+    #[test]
+    fn with_gateway_interface_set_every_argument_is_ignored_whatever_it_says() {
+        for list in [
+            &["--auth", "none"][..],
+            &["fcgi", "--listen", "127.0.0.1:9000", "--auth", "none"],
+            &["demo", "--listen", "127.0.0.1:8780"],
+            &["sample-api", "--listen", "127.0.0.1:8781"],
+            &["session-keys", "/etc/shadow"],
+            &["--help"],
+            &["-V"],
+        ] {
+            let given = args(list);
+            assert_eq!(cgi_request(&given, true), Some(&given[..]), "{list:?}");
+        }
+        assert_eq!(cgi_request(&[], true), Some(&[][..]));
+    }
+
+    #[test]
+    fn the_cgi_subcommand_is_a_cgi_request_and_ignores_what_follows_it() {
+        let given = args(&["cgi", "--auth", "none"]);
+        assert_eq!(cgi_request(&given, false), Some(&given[1..]));
+        assert_eq!(cgi_request(&given, true), Some(&given[1..]));
+        let parsed = parse(&given, &no_env).unwrap();
+        assert_eq!(parsed.command, Command::Cgi);
+        assert_eq!(parsed.auth.mode, "php-session");
+    }
+
+    #[test]
+    fn without_gateway_interface_the_command_line_counts() {
+        assert_eq!(cgi_request(&[], false), None);
+        assert_eq!(cgi_request(&args(&["fcgi", "--auth", "none"]), false), None);
+        assert_eq!(cgi_request(&args(&["--listen", "cgi"]), false), None);
+    }
+
+    #[test]
+    fn a_cgi_request_takes_its_options_from_the_environment_alone() {
+        let env = |name: &str| match name {
+            "TOKENUSAGE_AUTH" => Some("web-server".to_string()),
+            "TOKENUSAGE_ROOT" => Some("/var/www/site/ct".to_string()),
+            "TOKENUSAGE_LISTEN" => Some("127.0.0.1:9000".to_string()),
+            _ => None,
+        };
+        let parsed = parse_cgi(&env).unwrap();
+        assert_eq!(parsed.command, Command::Cgi);
+        assert_eq!(parsed.auth.mode, "web-server");
+        assert_eq!(parsed.root, Some(PathBuf::from("/var/www/site/ct")));
+        let bad = |name: &str| (name == "TOKENUSAGE_WORKERS").then(|| "0".to_string());
+        assert!(parse_cgi(&bad).unwrap_err().contains("--workers"));
+    }
+
+    #[test]
+    fn ignored_arguments_are_noted_on_one_short_line_without_control_characters() {
+        assert_eq!(ignored_arguments_note(&[]), None);
+        let note = ignored_arguments_note(&args(&["--auth", "none"])).unwrap();
+        assert_eq!(
+            note,
+            "CGI request: 2 command-line argument(s) ignored, options come only from \
+             TOKENUSAGE_* variables: \"--auth\" \"none\""
+        );
+        let forged = "x\n[error] forged line\r\u{1b}[31m\u{7f}";
+        let long = "a".repeat(10_000);
+        let note = ignored_arguments_note(&args(&[forged, &long])).unwrap();
+        assert!(!note.chars().any(char::is_control), "{note:?}");
+        assert!(note.contains("x?[error] forged line??[31m?"), "{note}");
+        assert!(note.len() < 400 && note.ends_with(" ..."), "{note}");
     }
 
     #[test]

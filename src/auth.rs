@@ -1,8 +1,9 @@
 //! Who may see the page: only the admins the PHP panel lets in, deny by default.
 //!
 //! Modes: `php-session` (read the admin's PHP session file, never write it), `delegate`
-//! (ask the panel itself over loopback), `web-server` (trust `REMOTE_USER`) and `none`
-//! (explicitly no check). Performs file I/O (session files) and loopback HTTP (delegate).
+//! (ask the panel itself over loopback), `web-server` (trust `REMOTE_USER` and
+//! `AUTH_TYPE`) and `none` (explicitly no check). Performs file I/O (session files) and
+//! loopback HTTP (delegate).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,6 +19,11 @@ use crate::session_store::{DEFAULT_MAX_LIFETIME, SavePath, SessionStore, valid_s
 pub const DEFAULT_SESSION_PATH: &str = "/var/lib/php/sessions";
 /// PHP's default session cookie.
 pub const DEFAULT_SESSION_NAME: &str = "PHPSESSID";
+/// Printed at start in `web-server` mode.
+pub const WEB_SERVER_WARNING: &str = "--auth web-server: lets in any request that comes \
+with REMOTE_USER and AUTH_TYPE from the web server; only a location that authenticates \
+(nginx auth_basic with `fastcgi_param AUTH_TYPE Basic;`, auth_request, Apache Require) \
+may pass them to this program.";
 /// How to find the key that marks a login; shown when it is missing.
 pub const FIND_THE_KEY: &str = "\
 --auth php-session needs --session-key KEY (or KEY=VALUE): the $_SESSION entry the admin
@@ -119,11 +125,11 @@ impl Auth {
                     .delegate_url
                     .clone()
                     .ok_or("--auth delegate needs --delegate-url, the admin panel on loopback, e.g. http://127.0.0.1/ct/admin/main.php")?;
-                if !is_loopback_http(&url) {
-                    return Err(format!(
-                        "--delegate-url {url}: must be http:// on 127.0.0.1, ::1 or localhost (the browser's cookies are forwarded there)"
-                    ));
-                }
+                check_delegate_url(&url).map_err(|why| {
+                    format!(
+                        "--delegate-url {url}: {why}: it must be http:// on 127.0.0.1, ::1 or localhost (the browser's cookies are forwarded there)"
+                    )
+                })?;
                 let agent = ureq::Agent::config_builder()
                     .max_redirects(0)
                     .http_status_as_error(false)
@@ -162,8 +168,28 @@ impl Auth {
         match self {
             Auth::PhpSession(check) => check.allows(request, SystemTime::now()),
             Auth::Delegate(check) => check.allows(request),
-            Auth::WebServer => !request.param("REMOTE_USER").trim().is_empty(),
+            // Both: nginx fills REMOTE_USER from any client's `Authorization: Basic`, even
+            // where nothing checks it, and Debian's fastcgi_params passes it on; AUTH_TYPE
+            // comes only from a web server that authenticated (Apache itself, an nginx
+            // location that says so).
+            Auth::WebServer => ["REMOTE_USER", "AUTH_TYPE"]
+                .iter()
+                .all(|name| !request.param(name).trim().is_empty()),
             Auth::None => true,
+        }
+    }
+}
+
+impl Auth {
+    /// The admin's session, which the CSRF token is bound to: the session cookie's value
+    /// (php-session, delegate), the web server's user (web-server), nothing (none).
+    pub fn session_of(&self, request: &Request) -> String {
+        let cookie = |name: &str| first_cookie(&request.cookie_header(), name);
+        match self {
+            Auth::PhpSession(check) => cookie(&check.cookie_name).unwrap_or_default(),
+            Auth::Delegate(check) => cookie(&check.cookie_name).unwrap_or_default(),
+            Auth::WebServer => format!("user:{}", request.param("REMOTE_USER")),
+            Auth::None => String::new(),
         }
     }
 }
@@ -188,11 +214,12 @@ impl SessionCheck {
 impl DelegateCheck {
     fn allows(&self, request: &Request) -> bool {
         let cookies = request.cookie_header();
-        let Some(id) = first_cookie(&cookies, &self.cookie_name).filter(|id| valid_session_id(id))
-        else {
+        if first_cookie(&cookies, &self.cookie_name).is_none_or(|id| !valid_session_id(&id)) {
             return false;
-        };
-        if let Some((at, answer)) = self.lock().get(&id) {
+        }
+        // The panel decided on every cookie it was sent, so its answer is remembered for
+        // exactly those cookies, not for the session cookie alone.
+        if let Some((at, answer)) = self.lock().get(&cookies) {
             if at.elapsed() < self.remember_for {
                 return *answer;
             }
@@ -204,7 +231,7 @@ impl DelegateCheck {
             answers.retain(|_, (at, _)| at.elapsed() < remember_for);
         }
         if answers.len() < MAX_REMEMBERED {
-            answers.insert(id, (Instant::now(), answer));
+            answers.insert(cookies, (Instant::now(), answer));
         }
         answer
     }
@@ -225,20 +252,33 @@ impl DelegateCheck {
     }
 }
 
-/// `http://127.0.0.1...`, `http://[::1]...` or `http://localhost...`.
-fn is_loopback_http(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.split(':').next().unwrap_or(""),
-    };
-    host == "localhost"
+/// Checks that `url` makes ureq connect to loopback over plain HTTP, read by the same URI
+/// parser ureq uses (`http::Uri`), so the host checked is the host connected to: no
+/// user-info (`http://127.0.0.1:80@evil/` connects to `evil`), and the host an address on
+/// loopback or `localhost`.
+fn check_delegate_url(url: &str) -> Result<(), &'static str> {
+    let uri: ureq::http::Uri = url.parse().map_err(|_| "not a URL")?;
+    if uri.scheme_str() != Some("http") {
+        return Err("not http://");
+    }
+    let authority = uri.authority().ok_or("no host")?;
+    if authority.as_str().contains('@') {
+        return Err("user-info (user@ or host@) is not allowed");
+    }
+    let host = authority.host();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|v6| v6.strip_suffix(']'))
+        .unwrap_or(host);
+    let loopback = host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        Ok(())
+    } else {
+        Err("not a loopback host")
+    }
 }
 
 /// Where a session file would be, for the `session-keys` command.
@@ -276,14 +316,29 @@ mod tests {
         );
         for ok in [
             "http://127.0.0.1/ct/admin/main.php",
+            "http://127.0.0.2:8080/x",
             "http://[::1]:8080/x",
             "http://localhost/x",
         ] {
             o.delegate_url = Some(ok.into());
             assert!(Auth::new(&o).is_ok(), "{ok}");
         }
-        assert!(!is_loopback_http("https://127.0.0.1/"));
-        assert!(!is_loopback_http("http://127.0.0.1.evil.com/"));
+        for (bad, why) in [
+            ("https://127.0.0.1/", "not http://"),
+            ("http://127.0.0.1.evil.com/", "not a loopback host"),
+            // The host connected to is the one after `@`.
+            ("http://127.0.0.1:80@[::1]:18901/", "user-info"),
+            ("http://127.0.0.1@192.0.2.1/", "user-info"),
+            ("http://localhost:x@192.0.2.1/", "user-info"),
+            ("http://[::ffff:192.0.2.1]/", "not a loopback host"),
+            ("http:///x", "not a URL"),
+            ("127.0.0.1/x", "not a URL"),
+            ("/ct/admin/main.php", "not http://"),
+        ] {
+            o.delegate_url = Some(bad.into());
+            let error = Auth::new(&o).unwrap_err();
+            assert!(error.contains(why), "{bad}: {error}");
+        }
     }
 
     #[test]
@@ -296,10 +351,18 @@ mod tests {
     }
 
     #[test]
-    fn web_server_mode_trusts_only_a_non_empty_remote_user() {
+    fn web_server_mode_needs_both_a_remote_user_and_an_auth_type() {
         let auth = Auth::new(&options("web-server")).unwrap();
-        assert!(auth.allows(&Request::from_pairs([("REMOTE_USER", "boss")])));
-        assert!(!auth.allows(&Request::from_pairs([("REMOTE_USER", "")])));
+        let request = |user: &str, kind: &str| {
+            Request::from_pairs([("REMOTE_USER", user), ("AUTH_TYPE", kind)])
+        };
+        assert!(auth.allows(&request("boss", "Basic")));
+        assert!(auth.allows(&request("boss", "auth_request")));
+        // What nginx passes for `curl -u admin:anything` where nothing checked it.
+        assert!(!auth.allows(&Request::from_pairs([("REMOTE_USER", "admin")])));
+        assert!(!auth.allows(&request("boss", "")));
+        assert!(!auth.allows(&request("", "Basic")));
+        assert!(!auth.allows(&request(" ", " ")));
         assert!(!auth.allows(&Request::default()));
     }
 

@@ -64,7 +64,7 @@ pub fn parse_pricing(bytes: &[u8]) -> Option<Cached<Value>> {
 /// Writes the pricing cache atomically.
 pub fn write_pricing(path: &Path, now: i64, data: &Value) -> io::Result<()> {
     let body = json!({"timestamp": now, "data": data});
-    write_atomically(path, body.to_string().as_bytes())
+    write_atomically(path, body.to_string().as_bytes(), Access::AsPhp)
 }
 
 /// The transaction cache file of a domain for a local date (`Y-m-d`).
@@ -175,7 +175,7 @@ pub fn read_transaction_page(
     };
     if let Some(bytes) = index.encode() {
         // Best effort, see above.
-        let _ = write_atomically(&index_path(path), &bytes);
+        let _ = write_atomically(&index_path(path), &bytes, Access::Private);
     }
     Some(whole)
 }
@@ -217,7 +217,7 @@ pub fn write_transactions_raw(path: &Path, now: i64, domain: &str, raw: &str) ->
         body,
         r#"{{"timestamp":{now},"domain":{domain},"transactions":{raw}}}"#
     )?;
-    write_atomically(path, &body)
+    write_atomically(path, &body, Access::AsPhp)
 }
 
 /// Deletes a file; a file already gone is not an error. Returns whether one was deleted.
@@ -270,9 +270,29 @@ pub fn describe(path: &Path, now: i64, ttl: i64, timestamp: Option<i64>) -> (Str
     }
 }
 
+/// Who may read a file we write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The PHP page's own cache files: what PHP's `file_put_contents` gives them (0666
+    /// less the umask), so the PHP page and its tools read them as before.
+    AsPhp,
+    /// Files of ours (the last good answers, the entry indexes): 0600, nobody else's to
+    /// read.
+    Private,
+}
+
+impl Access {
+    fn mode(self) -> u32 {
+        match self {
+            Access::AsPhp => 0o666,
+            Access::Private => 0o600,
+        }
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename,
 /// creating the folder when missing. On any failure the temporary file is removed.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8], access: Access) -> io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| io::Error::other("cache path has no folder"))?;
@@ -287,6 +307,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(access.mode())
             .open(&temp)?;
         file.write_all(bytes)?;
         // No fsync: the rename alone keeps a killed process from tearing the file, and a
@@ -601,7 +622,7 @@ mod tests {
             .unwrap()
             .set_modified(past)
             .unwrap();
-        write_atomically(&dir.join("f.json"), b"{}").unwrap();
+        write_atomically(&dir.join("f.json"), b"{}", Access::AsPhp).unwrap();
         assert!(!old.exists());
         assert!(fresh.exists(), "another process may still be writing it");
         fs::remove_dir_all(dir).unwrap();
@@ -611,7 +632,7 @@ mod tests {
     fn atomic_write_creates_the_folder_and_leaves_no_temporary_file() {
         let dir = temp_dir("atomic");
         let path = dir.join("sub").join("file.json");
-        write_atomically(&path, b"{}").unwrap();
+        write_atomically(&path, b"{}", Access::AsPhp).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"{}");
         assert_eq!(fs::read_dir(dir.join("sub")).unwrap().count(), 1);
         fs::remove_dir_all(dir).unwrap();

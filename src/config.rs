@@ -18,6 +18,7 @@ use crate::install::Installation;
 use crate::license_api::Credentials;
 use crate::license_api::client::DEFAULT_API_URL;
 use crate::php::config::{PhpConfig, PhpValue, parse_config};
+use crate::secret::Secret;
 use crate::stamp::FileStamp;
 
 /// Where a setting may come from, in order of preference.
@@ -60,7 +61,9 @@ const LANGUAGE: &[Source] = &[
 #[derive(Debug, Clone, PartialEq)]
 pub struct LicenseConfig {
     pub credentials: Credentials,
-    /// `credentials.fingerprint()`, computed once per config load.
+    /// The installation's secret (CSRF tokens, the stored answers' owner).
+    pub secret: Secret,
+    /// `credentials.fingerprint(&secret)`, computed once per config load.
     pub credentials_id: String,
     /// The domain's transaction cache files, named once per config load.
     pub history_files: HistoryFiles,
@@ -128,8 +131,13 @@ impl ConfigError {
     }
 }
 
-/// Checks a parsed config file (pure).
-pub fn from_php(php: &PhpConfig, file: &Path) -> Result<LicenseConfig, ConfigError> {
+/// Checks a parsed config file (pure); `secret` gives the installation's, asked only for
+/// a complete config, so nothing is made for a file that is not a ComusThumbz config.
+pub fn from_php(
+    php: &PhpConfig,
+    file: &Path,
+    secret: impl FnOnce() -> Secret,
+) -> Result<LicenseConfig, ConfigError> {
     let required = |sources: &[Source], key: &'static str| {
         text_of(php, sources).ok_or_else(|| ConfigError::Missing {
             file: file.to_path_buf(),
@@ -148,8 +156,10 @@ pub fn from_php(php: &PhpConfig, file: &Path) -> Result<LicenseConfig, ConfigErr
         .or_else(|| text_of(php, TIMEZONE))
         .and_then(|name| name.parse::<Tz>().ok())
         .unwrap_or(Tz::UTC);
+    let secret = secret();
     Ok(LicenseConfig {
-        credentials_id: credentials.fingerprint(),
+        credentials_id: credentials.fingerprint(&secret),
+        secret,
         history_files: HistoryFiles::of(&credentials.domain),
         credentials,
         demo_mode: value_of(php, DEMO_MODE).is_some_and(PhpValue::is_truthy),
@@ -203,7 +213,7 @@ impl ConfigStore {
                 return config.clone();
             }
         }
-        let config = read_config(&file).map(Arc::new);
+        let config = read_config(&file, &install.dat()).map(Arc::new);
         if let Err(error) = &config {
             eprintln!("tokenusage: {error}");
         }
@@ -212,12 +222,13 @@ impl ConfigStore {
     }
 }
 
-fn read_config(file: &Path) -> Result<LicenseConfig, ConfigError> {
+fn read_config(file: &Path, dat: &Path) -> Result<LicenseConfig, ConfigError> {
     let bytes = fs::read(file).map_err(|e| ConfigError::Unreadable {
         file: file.to_path_buf(),
         cause: e.to_string(),
     })?;
-    let mut config = from_php(&parse_config(&String::from_utf8_lossy(&bytes)), file)?;
+    let php = parse_config(&String::from_utf8_lossy(&bytes));
+    let mut config = from_php(&php, file, || Secret::of_installation(dat))?;
     if let Some(dat) = file.parent() {
         config.strings = Strings::load(dat, config.language.as_deref());
     }
@@ -232,6 +243,7 @@ mod tests {
         from_php(
             &parse_config(source),
             Path::new("/site/ct/dat/config.inc.php"),
+            || Secret::from_bytes([0; 32]),
         )
     }
 

@@ -2,8 +2,8 @@
 //!
 //! The file starts with a UTF-8 byte-order mark so Excel reads it as UTF-8, rows end with
 //! `\r\n` (RFC 4180, and what Excel writes), and fields are quoted only when needed. Text
-//! cells that a spreadsheet would run as a formula are neutralised with a leading `'`
-//! (OWASP "CSV Injection"). No I/O besides the given writer.
+//! cells that a spreadsheet would run as a formula (also behind invisible characters or in
+//! full-width forms) are neutralised with a leading `'` (OWASP "CSV Injection"). No I/O besides the given writer.
 
 use std::borrow::{Borrow, Cow};
 use std::io::{self, Write};
@@ -73,14 +73,39 @@ fn format_amount(amount: f64) -> String {
     }
 }
 
-/// Prefixes `'` to text a spreadsheet would read as a formula (or that starts with a
-/// character that hides one).
+/// Prefixes `'` to text a spreadsheet would read as a formula.
 fn neutralise(text: &str) -> Cow<'_, str> {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r', '\n']) {
+    if looks_like_formula(text) {
         Cow::Owned(format!("'{text}"))
     } else {
         Cow::Borrowed(text)
     }
+}
+
+/// True when a spreadsheet could run `text` as a formula: it starts with `=`, `+`, `-`,
+/// `@` (or their full-width forms, which some spreadsheets fold to ASCII), possibly behind
+/// spaces, no-break or zero-width spaces or a BOM that hide them from a reader, or with a
+/// tab, CR or LF. A plain number such as `-12.5`, with nothing before it, is a number, not
+/// a formula, and stays numeric. The one rule for the CSV and its fuzz check.
+pub fn looks_like_formula(text: &str) -> bool {
+    if text.starts_with(['\t', '\r', '\n']) {
+        return true;
+    }
+    let shown = text.trim_start_matches(|c: char| c.is_whitespace() || INVISIBLE.contains(&c));
+    shown.starts_with([
+        '=', '+', '-', '@', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}',
+    ]) && !(shown.len() == text.len() && is_plain_number(text))
+}
+
+/// Characters that take no space: zero-width space, non-joiner, joiner, word joiner, BOM.
+const INVISIBLE: [char; 5] = ['\u{200b}', '\u{200c}', '\u{200d}', '\u{2060}', '\u{feff}'];
+
+/// `-12`, `+3.50`: an optional ASCII sign, digits, optionally a point and digits.
+fn is_plain_number(text: &str) -> bool {
+    let unsigned = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    digits(whole) && digits(fraction)
 }
 
 #[cfg(test)]
@@ -165,6 +190,34 @@ mod tests {
                 "fine = ok",
             ]
         );
+    }
+
+    #[test]
+    fn formulas_hidden_behind_spaces_or_in_full_width_are_defused_too() {
+        for hidden in [
+            " =1+1",
+            "\u{a0}=1+1",
+            "\u{200b}+cmd",
+            "\u{feff}-2+3",
+            "\u{2060} @SUM(A1)",
+            "\u{3000}=HYPERLINK(\"x\")",
+            "\u{ff1d}1+1",
+            "\u{ff0b}1",
+            "\u{ff0d}1",
+            "\u{ff20}SUM(A1)",
+            "-",
+            "+1+1",
+            "-1e5",
+            " -7",
+            "\u{200b}+1",
+        ] {
+            assert!(looks_like_formula(hidden), "{hidden:?}");
+            assert_eq!(neutralise(hidden), format!("'{hidden}"));
+        }
+        for plain in ["-12.5", "+3", "-0.0125", "42", " 7", "fine = ok", "a+b", ""] {
+            assert!(!looks_like_formula(plain), "{plain:?}");
+            assert_eq!(neutralise(plain), plain);
+        }
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl LastGood {
         if changed || now - record.written_at >= REWRITE_AFTER {
             record.written_at = now;
             if let Ok(bytes) = serde_json::to_vec(&*record) {
-                let _ = cache::write_atomically(file, &bytes);
+                let _ = cache::write_atomically(file, &bytes, cache::Access::Private);
             }
         }
     }

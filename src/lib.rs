@@ -31,6 +31,7 @@ pub mod request;
 pub mod response;
 pub mod router;
 pub mod sample_api;
+pub mod secret;
 pub mod session_store;
 pub mod stamp;
 pub mod transport;

@@ -20,9 +20,27 @@ fn main() -> ExitCode {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+    // `args_os`: under CGI the arguments are a visitor's decoded query string, and
+    // `std::env::args` would panic on one that is not UTF-8.
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
     let env = |name: &str| std::env::var(name).ok();
-    let parsed = match args::parse(&argv, &env) {
+    let gateway_interface = std::env::var_os("GATEWAY_INTERFACE").is_some();
+    let parsed = match args::cgi_request(&argv, gateway_interface) {
+        Some(ignored) => {
+            if let Some(note) = args::ignored_arguments_note(ignored) {
+                eprintln!("tokenusage: {note}");
+            }
+            args::parse_cgi(&env).inspect_err(|message| {
+                // Answer with what to fix rather than leave the admin a blank 500.
+                let _ = answer_unset_cgi(message);
+            })
+        }
+        None => args::parse(&argv, &env),
+    };
+    let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(message) => {
             eprintln!("tokenusage: {message}");
@@ -55,7 +73,6 @@ fn run(args: Args) -> Result<(), String> {
             demo::run(&root, &args.demo_listen, args.demo_transactions)
         }
         Command::Cgi => serve_cgi(&args),
-        Command::Auto if std::env::var_os("GATEWAY_INTERFACE").is_some() => serve_cgi(&args),
         Command::Fcgi | Command::Auto => {
             // Handlers first: a signal that arrives once the socket exists must find them.
             let shutdown = signals::shutdown_flag();
@@ -66,10 +83,12 @@ fn run(args: Args) -> Result<(), String> {
 
 fn site(args: &Args, one_request: bool) -> Result<Site, String> {
     let auth = Auth::new(&args.auth)?;
-    if matches!(auth, Auth::None) {
-        eprintln!(
+    match auth {
+        Auth::None => eprintln!(
             "tokenusage: warning: --auth none: anyone who reaches this URL sees the dashboard"
-        );
+        ),
+        Auth::WebServer => eprintln!("tokenusage: warning: {}", auth::WEB_SERVER_WARNING),
+        _ => {}
     }
     let api = ApiClient::new(
         args.api_connect_timeout,
@@ -109,13 +128,15 @@ fn serve_cgi(args: &Args) -> Result<(), String> {
             std::mem::forget(site);
             answered
         }
-        // A CGI program that exits without a response leaves the admin a blank 500:
-        // answer with what to fix instead (no secrets in it, only option names).
-        Err(message) => cgi::serve_one(|_| {
-            Response::text(500, format!("tokenusage is not set up: {message}\n"))
-        }),
+        Err(message) => answer_unset_cgi(&message),
     }
     .map_err(|e| format!("CGI: {e}"))
+}
+
+/// A CGI program that exits without a response leaves the admin a blank 500: answer
+/// with what to fix instead (no secrets in it, only option names).
+fn answer_unset_cgi(message: &str) -> std::io::Result<()> {
+    cgi::serve_one(|_| Response::text(500, format!("tokenusage is not set up: {message}\n")))
 }
 
 /// The socket to serve: `--listen`, else one passed as fd 0 (taken once: taking it

@@ -49,8 +49,6 @@ pub struct Query {
     pub page: usize,
     /// The `action` value when it named no known action, so the page can say so.
     pub unknown_action: Option<String>,
-    /// The CSRF token sent with a state-changing action, if any.
-    pub token: Option<String>,
 }
 
 /// Parses a query string; never fails: unknown or malformed parts fall back to the
@@ -60,7 +58,6 @@ pub fn parse_query(query: &str) -> Query {
         action: Action::Overview,
         page: 1,
         unknown_action: None,
-        token: None,
     };
     let mut debug = false;
     let mut asset = None;
@@ -76,7 +73,6 @@ pub fn parse_query(query: &str) -> Query {
             "page" => parsed.page = page_number(&value),
             "debug" => debug = !matches!(value.as_str(), "" | "0" | "false"),
             "asset" => asset = ASSETS.iter().map(|(name, ..)| *name).find(|n| *n == value),
-            "token" => parsed.token = Some(value),
             _ => {}
         }
     }

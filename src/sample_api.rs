@@ -12,10 +12,12 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -36,6 +38,11 @@ pub const OTHER_ENDPOINT: &str = "other";
 pub const DEFAULT_LIMIT: usize = 10_000;
 /// The size of the [`Fault::Huge`] body.
 pub const HUGE_BODY_BYTES: u64 = 60 * 1024 * 1024;
+/// What the [`Fault::GzipBomb`] history inflates to: 512 MiB from well under 1 MB.
+pub const GZIP_BOMB_BYTES: u64 = 512 * 1024 * 1024;
+/// Where [`Fault::Redirect`] sends calls until [`SampleApi::set_redirect_target`] says
+/// otherwise: a reserved name that never resolves.
+pub const DEFAULT_REDIRECT_TARGET: &str = "http://redirected.invalid/projects/api.php";
 /// How long a [`Fault::Hang`] call waits before giving up (unless the server stops first).
 pub const HANG_FOR: Duration = Duration::from_secs(120);
 
@@ -54,7 +61,8 @@ const WORKERS: usize = 16;
 /// Distinct `limit` values whose history is kept pre-rendered.
 const MAX_CACHED_LIMITS: usize = 16;
 
-/// A way for the sample API to misbehave; applies to every endpoint call.
+/// A way for the sample API to misbehave; applies to every endpoint call unless it says
+/// otherwise.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Fault {
     /// Answer normally.
@@ -72,11 +80,17 @@ pub enum Fault {
     Hang,
     /// `{"success": false, "error": "License not found"}`.
     Refused,
+    /// `credits/history` answers `Content-Encoding: gzip` with a body that inflates to
+    /// [`GZIP_BOMB_BYTES`] of JSON-ish padding; the other endpoints answer normally.
+    GzipBomb,
+    /// HTTP 302 to the redirect target ([`SampleApi::set_redirect_target`]) with the
+    /// request's query, so a client that follows it gets a normal answer from there.
+    Redirect,
 }
 
 impl Fault {
     /// Every fault, for listings.
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 9] = [
         Fault::None,
         Fault::Status500,
         Fault::Garbage,
@@ -84,6 +98,8 @@ impl Fault {
         Fault::Huge,
         Fault::Hang,
         Fault::Refused,
+        Fault::GzipBomb,
+        Fault::Redirect,
     ];
 
     /// The name used by the control endpoint and the CLI (`status500`, `hang`, ...).
@@ -96,6 +112,8 @@ impl Fault {
             Fault::Huge => "huge",
             Fault::Hang => "hang",
             Fault::Refused => "refused",
+            Fault::GzipBomb => "gzip-bomb",
+            Fault::Redirect => "redirect",
         }
     }
 
@@ -463,6 +481,8 @@ struct State {
     /// `f64` bits, so the balance can change without a lock.
     balance: AtomicU64,
     fault: Mutex<Fault>,
+    /// The base URL [`Fault::Redirect`] sends calls to.
+    redirect_target: Mutex<String>,
     /// One per [`ENDPOINTS`] entry, then [`OTHER_ENDPOINT`].
     calls: [AtomicUsize; 5],
     /// Calls being answered now, and the most at once: shows a client calls in parallel.
@@ -483,6 +503,7 @@ impl State {
             delay: options.delay,
             balance: AtomicU64::new(options.balance.to_bits()),
             fault: Mutex::new(options.fault),
+            redirect_target: Mutex::new(DEFAULT_REDIRECT_TARGET.into()),
             calls: Default::default(),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
@@ -590,7 +611,20 @@ impl State {
             Fault::Refused => {
                 return HttpResponse::json(200, render_error("License not found", hostile));
             }
-            Fault::None | Fault::Truncated => {}
+            Fault::Redirect => {
+                let location = format!("{}?{}", lock(&self.redirect_target), req.query());
+                let mut response = HttpResponse::new(302, "text/html; charset=UTF-8", "Moved\n");
+                response.headers.push(("Location".into(), location));
+                return response;
+            }
+            Fault::GzipBomb if endpoint == "credits/history" => {
+                let mut response = HttpResponse::json(200, gzip_bomb());
+                response
+                    .headers
+                    .push(("Content-Encoding".into(), "gzip".into()));
+                return response;
+            }
+            Fault::None | Fault::Truncated | Fault::GzipBomb => {}
         }
 
         if !known {
@@ -688,6 +722,31 @@ fn huge_body() -> HttpBody {
     }
 }
 
+/// The [`Fault::GzipBomb`] body, built on first use and kept.
+fn gzip_bomb() -> Arc<[u8]> {
+    static BOMB: OnceLock<Arc<[u8]>> = OnceLock::new();
+    // Writing to a Vec cannot fail; an empty body would show as a client error.
+    Arc::clone(BOMB.get_or_init(|| build_gzip_bomb().unwrap_or_default().into()))
+}
+
+/// A JSON envelope opened and padded with spaces to [`GZIP_BOMB_BYTES`], gzipped: fed in
+/// 1 MiB chunks, so the inflated bytes never sit in memory. At the best level a run of one
+/// byte reaches deflate's limit of about 1030:1 (509 KB on the wire) in about a second;
+/// the fast level stops near 220:1.
+fn build_gzip_bomb() -> io::Result<Vec<u8>> {
+    const HEAD: &[u8] = br#"{"success":true,"data":{"transactions":["#;
+    let mut gzip = GzEncoder::new(Vec::new(), Compression::best());
+    gzip.write_all(HEAD)?;
+    let chunk = vec![b' '; 1024 * 1024];
+    let mut left = GZIP_BOMB_BYTES as usize - HEAD.len();
+    while left > 0 {
+        let n = left.min(chunk.len());
+        gzip.write_all(&chunk[..n])?;
+        left -= n;
+    }
+    gzip.finish()
+}
+
 /// A running sample API; stops when dropped.
 pub struct SampleApi {
     addr: SocketAddr,
@@ -763,6 +822,12 @@ impl SampleApi {
     /// Changes how the following calls misbehave.
     pub fn set_fault(&self, fault: Fault) {
         self.state.set_fault(fault);
+    }
+
+    /// Changes where [`Fault::Redirect`] sends calls: a base URL, to which the request's
+    /// query is added.
+    pub fn set_redirect_target(&self, url: &str) {
+        *lock(&self.state.redirect_target) = url.to_string();
     }
 
     /// Changes the `user/stats` balance of the following calls.
@@ -1071,6 +1136,12 @@ mod tests {
 
     /// A plain HTTP/1.1 GET with `Connection: close`: status and body.
     fn get(api: &SampleApi, target: &str) -> (u16, Vec<u8>) {
+        let (status, _, body) = get_with_head(api, target);
+        (status, body)
+    }
+
+    /// [`get`] with the response head too.
+    fn get_with_head(api: &SampleApi, target: &str) -> (u16, String, Vec<u8>) {
         let mut stream = TcpStream::connect(api.addr()).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -1093,7 +1164,7 @@ mod tests {
             .unwrap();
         let body = raw[split + 4..].to_vec();
         assert_eq!(body.len(), length);
-        (status, body)
+        (status, head, body)
     }
 
     const KEY: &str = "license_key=ABCDEF1234567890&domain=example.com&email=owner%40example.com";
@@ -1157,6 +1228,47 @@ mod tests {
         get(&api, "/__control/reset");
         assert_eq!(api.calls("user/info"), 0);
         api.stop();
+    }
+
+    #[test]
+    fn the_gzip_bomb_is_small_on_the_wire_inflates_to_512_mib_and_spares_other_endpoints() {
+        let api = SampleApi::start("127.0.0.1:0", SampleApiOptions::default()).unwrap();
+        api.set_fault(Fault::GzipBomb);
+        let (status, head, body) =
+            get_with_head(&api, &format!("/x?endpoint=credits/history&{KEY}"));
+        assert_eq!(status, 200);
+        assert!(head.contains("\r\nContent-Encoding: gzip"), "{head}");
+        assert!(body.len() < 1024 * 1024, "{} bytes on the wire", body.len());
+        let mut inflated = flate2::read::MultiGzDecoder::new(&body[..]);
+        let mut start = [0u8; 16];
+        inflated.read_exact(&mut start).unwrap();
+        assert_eq!(&start, br#"{"success":true,"#);
+        let rest = io::copy(&mut inflated, &mut io::sink()).unwrap();
+        assert_eq!(rest + 16, GZIP_BOMB_BYTES);
+
+        let (status, head, body) = get_with_head(&api, &format!("/x?endpoint=user/stats&{KEY}"));
+        assert_eq!(status, 200);
+        assert!(!head.contains("Content-Encoding"), "{head}");
+        assert_eq!(body_json(&body)["success"], true);
+    }
+
+    #[test]
+    fn a_redirect_points_at_the_target_with_the_query() {
+        let api = SampleApi::start("127.0.0.1:0", SampleApiOptions::default()).unwrap();
+        api.set_fault(Fault::Redirect);
+        let query = format!("endpoint=user/info&{KEY}");
+        let (status, head, _) = get_with_head(&api, &format!("/x?{query}"));
+        assert_eq!(status, 302);
+        assert!(
+            head.contains(&format!("\r\nLocation: {DEFAULT_REDIRECT_TARGET}?{query}")),
+            "{head}"
+        );
+        api.set_redirect_target("http://127.0.0.1:9/api.php");
+        let (_, head, _) = get_with_head(&api, &format!("/x?{query}"));
+        assert!(
+            head.contains(&format!("\r\nLocation: http://127.0.0.1:9/api.php?{query}")),
+            "{head}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
-// Keyboard paging and the 10-minute auto refresh. Reads its URLs from data attributes the
-// server escaped, so no server text is ever evaluated as script.
+// Keyboard paging and the 10-minute auto refresh (it posts the page's hidden refresh form,
+// which carries the CSRF token). Reads its URLs from data attributes the server escaped,
+// so no server text is ever evaluated as script.
 (function () {
   "use strict";
   var data = document.body.dataset;
@@ -11,7 +12,8 @@
     if (event.key === "ArrowRight" && data.nextUrl) window.location.href = data.nextUrl;
   });
   var delay = parseInt(data.refreshMs || "0", 10);
-  if (data.refreshUrl && delay > 0) {
-    window.setTimeout(function () { window.location.href = data.refreshUrl; }, delay);
+  var refresh = document.getElementById("auto-refresh");
+  if (refresh && delay > 0) {
+    window.setTimeout(function () { refresh.submit(); }, delay);
   }
 })();

@@ -2,11 +2,15 @@
 //!
 //! Performs HTTP I/O only. Every call is
 //! `GET {base}?endpoint=NAME&license_key=..&domain=..&email=..` plus the endpoint's own
-//! parameters, with connect and total time limits and a cap on the body size.
+//! parameters, with connect and total time limits and a cap on the body size. Answers are
+//! asked for in gzip and inflated here, with the cap on the inflated bytes; redirects are
+//! answers, never followed.
 
 use std::fmt;
+use std::io::{self, Read};
 use std::time::Duration;
 
+use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 use ureq::Agent;
 
@@ -27,6 +31,19 @@ pub const DEFAULT_API_URL: &str = "https://comusthumbz.com/projects/api.php";
 /// The largest answer we read; a 10,000-entry history is about 2.5 MB.
 /// Room for 100,000 entries; a 60 MB answer is refused with a clear message.
 pub const MAX_BODY_BYTES: u64 = 40 * 1024 * 1024;
+
+/// A gzip answer inflating past this many bytes at more than [`GZIP_BOMB_RATIO`] times
+/// the compressed bytes read so far is a gzip bomb, refused at once rather than at the cap.
+///
+/// Why these numbers: JSON answers inflate 9 to 14 times (a 10,000-entry history is
+/// 2.4 MB from 0.27 MB at gzip's fastest level, from 0.18 MB at its best); deflate's own
+/// limit is about 1030 times, and a bomb sits at that limit. 200 times is far above any
+/// real answer and far below a bomb. Under 1 MiB inflated the cost is small whatever the
+/// ratio, so nothing is refused there. The compressed bytes counted include the
+/// decoder's read-ahead (32 KiB), which only makes the check more lenient.
+pub const GZIP_BOMB_FLOOR: u64 = 1024 * 1024;
+/// See [`GZIP_BOMB_FLOOR`].
+pub const GZIP_BOMB_RATIO: u64 = 200;
 
 /// The four endpoints the page uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,12 +83,12 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Identifies these credentials without holding the key: md5 of all four fields.
-    pub fn fingerprint(&self) -> String {
-        crate::digest::md5_hex(&format!(
-            "{}\n{}\n{}\n{}",
-            self.api_url, self.license_key, self.domain, self.email
-        ))
+    /// Identifies these credentials without holding the key: an HMAC of all four fields
+    /// with the installation's secret, so the stored value is no offline test of a guess
+    /// at the key (an unsalted digest was).
+    pub fn fingerprint(&self, secret: &crate::secret::Secret) -> String {
+        let fields = [&self.api_url, &self.license_key, &self.domain, &self.email];
+        secret.sign("credentials", &fields.map(String::as_str))
     }
 }
 
@@ -154,6 +171,13 @@ impl ApiClient {
             .proxy(None)
             .user_agent(concat!("tokenusage/", env!("CARGO_PKG_VERSION")))
             .accept("application/json")
+            // Small on the wire, as with ureq's gzip feature; but ureq capped only the
+            // compressed bytes, so we inflate ourselves (`inflate_gzip`). Without that
+            // feature ureq adds no Accept-Encoding and leaves Content-Encoding alone.
+            .accept_encoding("gzip")
+            // The PHP page's cURL follows no redirect: a 3xx is an answer ("API returned
+            // HTTP 302"), and the license key never goes to another origin.
+            .max_redirects(0)
             .max_idle_connections_per_host(8)
             .build()
             .new_agent();
@@ -206,19 +230,117 @@ impl ApiClient {
         let key = &credentials.license_key;
         let mut response = request.call().map_err(|e| connect_error(&e, key))?;
         let status = response.status().as_u16();
-        let bytes = response
-            .body_mut()
-            .with_config()
-            .limit(self.max_body)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(limit) => ApiError::TooLarge(limit),
-                other => connect_error(&other, key),
-            })?;
-        Ok(RawAnswer {
-            status,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        })
+        let gzip = is_gzip(
+            response
+                .headers()
+                .get(ureq::http::header::CONTENT_ENCODING)
+                .and_then(|value| value.to_str().ok()),
+        );
+        // The cap on the wire bytes, then (for gzip) the cap on the inflated bytes.
+        let wire = response.body_mut().with_config().limit(self.max_body);
+        let bytes = if gzip {
+            inflate_gzip(wire.reader(), self.max_body, key)?
+        } else {
+            wire.read_to_vec().map_err(|e| body_error(e, key))?
+        };
+        let body = String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Ok(RawAnswer { status, body })
+    }
+}
+
+/// Whether a `Content-Encoding` value is gzip (`x-gzip` is its old name). Answers in any
+/// other coding are read as they come.
+fn is_gzip(content_encoding: Option<&str>) -> bool {
+    content_encoding.is_some_and(|coding| {
+        let coding = coding.trim();
+        coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip")
+    })
+}
+
+/// Inflates a gzip answer as it comes off `wire`, keeping at most `max_body` inflated
+/// bytes (the buffer never grows past them either) and refusing a gzip bomb (see
+/// [`GZIP_BOMB_FLOOR`]) as soon as it shows: both are [`ApiError::TooLarge`]. A damaged
+/// gzip is [`ApiError::Format`]; a failure of `wire` itself is reported as its own.
+///
+/// ureq's gzip feature put its cap under the decoder, on the compressed bytes: 1 MB on
+/// the wire inflated to 1 GiB took the process to 5 GB.
+pub fn inflate_gzip(
+    wire: impl Read,
+    max_body: u64,
+    license_key: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let cap = usize::try_from(max_body).unwrap_or(usize::MAX);
+    let mut decoder = MultiGzDecoder::new(WireCounter {
+        inner: wire,
+        bytes: 0,
+        error: None,
+    });
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = match decoder.read(&mut chunk) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // No bytes at all is no gzip stream, but servers label empty answers (a
+            // redirect, a 204) gzip too: an empty body.
+            Err(_) if decoder.get_ref().bytes == 0 && decoder.get_ref().error.is_none() => {
+                return Ok(out);
+            }
+            Err(e) => {
+                return Err(match decoder.get_mut().error.take() {
+                    Some(wire_error) => body_error(ureq::Error::from(wire_error), license_key),
+                    None => ApiError::Format(format!("damaged gzip body: {e}")),
+                });
+            }
+        };
+        let inflated = out.len() + n;
+        let compressed = decoder.get_ref().bytes;
+        let bomb = inflated as u64 > GZIP_BOMB_FLOOR
+            && inflated as u64 > compressed.saturating_mul(GZIP_BOMB_RATIO);
+        if inflated > cap || bomb {
+            return Err(ApiError::TooLarge(max_body));
+        }
+        if out.capacity() < inflated {
+            // Doubling, as a Vec would, but never past the cap.
+            let grown = (out.capacity() * 2).clamp(inflated, cap);
+            out.reserve_exact(grown - out.len());
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Counts the bytes read from the wire and keeps the wire's own error, so a broken
+/// connection is not taken for a damaged gzip.
+struct WireCounter<R> {
+    inner: R,
+    bytes: u64,
+    error: Option<io::Error>,
+}
+
+impl<R: Read> Read for WireCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.bytes += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                let kind = e.kind();
+                self.error = Some(e);
+                Err(kind.into())
+            }
+        }
+    }
+}
+
+/// An error reading an answer's body: over the cap, or a transport error.
+fn body_error(error: ureq::Error, license_key: &str) -> ApiError {
+    match error {
+        ureq::Error::BodyExceedsLimit(limit) => ApiError::TooLarge(limit),
+        other => connect_error(&other, license_key),
     }
 }
 
@@ -338,6 +460,229 @@ mod tests {
         assert_eq!(
             decode(&raw(200, r#"{"success":false,"error":"License expired"}"#)),
             Err(ApiError::Refused("License expired".into()))
+        );
+    }
+
+    const KEY: &str = "ABCDEFGH-SECRET-TAIL";
+
+    fn gzip(level: flate2::Compression, parts: &[&[u8]]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), level);
+        for part in parts {
+            encoder.write_all(part).unwrap();
+        }
+        encoder.finish().unwrap()
+    }
+
+    /// `inflated` bytes of spaces, gzipped at the best level from 1 MiB chunks.
+    fn gzip_bomb(inflated: usize) -> Vec<u8> {
+        let chunk = vec![b' '; 1024 * 1024];
+        let chunks = vec![&chunk[..]; inflated / chunk.len()];
+        gzip(flate2::Compression::best(), &chunks)
+    }
+
+    /// Bytes that do not compress (SplitMix64 output).
+    fn noise(len: usize) -> Vec<u8> {
+        let mut state = 7u64;
+        (0..len)
+            .map(|_| {
+                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                let z = (state ^ (state >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                (z ^ (z >> 27)) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_after_a_mebibyte_having_read_little_of_it() {
+        let bomb = gzip_bomb(128 * 1024 * 1024);
+        let started = std::time::Instant::now();
+        let mut wire = &bomb[..];
+        let refused = inflate_gzip(&mut wire, MAX_BODY_BYTES, KEY).unwrap_err();
+        assert_eq!(refused, ApiError::TooLarge(MAX_BODY_BYTES));
+        assert_eq!(refused.to_string(), "API response too large (over 40 MB)");
+        let read = bomb.len() - wire.len();
+        assert!(
+            read <= 64 * 1024,
+            "read {read} of {} compressed bytes",
+            bomb.len()
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn inflated_bytes_are_capped_and_never_buffered_past_the_cap() {
+        let cap = 256 * 1024;
+        let at_cap = noise(cap);
+        let stored = gzip(flate2::Compression::none(), &[&at_cap]);
+        let body = inflate_gzip(&stored[..], cap as u64, KEY).unwrap();
+        assert_eq!(body, at_cap);
+        assert!(body.capacity() <= cap, "capacity {}", body.capacity());
+
+        let over = gzip(flate2::Compression::none(), &[&noise(cap + 1)]);
+        assert_eq!(
+            inflate_gzip(&over[..], cap as u64, KEY),
+            Err(ApiError::TooLarge(cap as u64))
+        );
+    }
+
+    #[test]
+    fn a_gzipped_history_inflates_to_its_json_and_is_no_bomb() {
+        let data = crate::sample_api::generate(10_000, 5512, false);
+        let json = crate::sample_api::render_history(&data, 10_000);
+        let packed = gzip(flate2::Compression::best(), &[&json]);
+        let ratio = json.len() / packed.len();
+        assert!(ratio < 20, "a real history inflates {ratio} times");
+        assert_eq!(
+            inflate_gzip(&packed[..], MAX_BODY_BYTES, KEY).unwrap(),
+            json
+        );
+
+        // Several gzip members one after another are one body.
+        let mut members = gzip(flate2::Compression::fast(), &[b"{\"success\":"]);
+        members.extend(gzip(flate2::Compression::fast(), &[b"true}"]));
+        assert_eq!(
+            inflate_gzip(&members[..], MAX_BODY_BYTES, KEY).unwrap(),
+            b"{\"success\":true}"
+        );
+        assert_eq!(inflate_gzip(&b""[..], MAX_BODY_BYTES, KEY).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_damaged_gzip_is_an_invalid_api_response_format() {
+        let packed = gzip(flate2::Compression::default(), &[&noise(10_000)]);
+        let mut flipped = packed.clone();
+        flipped[packed.len() - 6] ^= 0xff; // in the CRC
+        let damaged: [&[u8]; 3] = [
+            b"<html>not gzip</html>",
+            &packed[..packed.len() / 2],
+            &flipped,
+        ];
+        for body in damaged {
+            let error = inflate_gzip(body, MAX_BODY_BYTES, KEY).unwrap_err();
+            assert!(matches!(error, ApiError::Format(_)), "{error:?}");
+            assert_eq!(error.to_string(), "Invalid API response format");
+        }
+    }
+
+    /// Gives `data`, then fails with `error`.
+    struct Breaking {
+        data: Vec<u8>,
+        error: Option<io::Error>,
+    }
+
+    impl Read for Breaking {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.data.is_empty() {
+                return Err(self
+                    .error
+                    .take()
+                    .unwrap_or_else(|| io::Error::other("again")));
+            }
+            let n = buf.len().min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data.drain(..n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_wire_failure_mid_gzip_is_reported_as_the_wires_not_as_damage() {
+        let packed = gzip(flate2::Compression::default(), &[&noise(100_000)]);
+        let half = packed[..packed.len() / 2].to_vec();
+        let reset = Breaking {
+            data: half.clone(),
+            error: Some(io::ErrorKind::ConnectionReset.into()),
+        };
+        let error = inflate_gzip(reset, MAX_BODY_BYTES, KEY).unwrap_err();
+        assert!(matches!(error, ApiError::Connect(_)), "{error:?}");
+        let over_wire_cap = Breaking {
+            data: half,
+            error: Some(ureq::Error::BodyExceedsLimit(1000).into_io()),
+        };
+        assert_eq!(
+            inflate_gzip(over_wire_cap, MAX_BODY_BYTES, KEY),
+            Err(ApiError::TooLarge(1000))
+        );
+    }
+
+    /// Serves one HTTP answer on loopback: the URL, and the request's head once joined.
+    fn serve_once(answer: Vec<u8>) -> (String, std::thread::JoinHandle<String>) {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/api.php", listener.local_addr().unwrap());
+        let served = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                stream.read_exact(&mut byte).unwrap();
+                head.push(byte[0]);
+            }
+            stream.write_all(&answer).unwrap();
+            String::from_utf8_lossy(&head).to_ascii_lowercase()
+        });
+        (url, served)
+    }
+
+    fn answer(status: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+        let mut out = format!(
+            "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        out.extend_from_slice(body);
+        out
+    }
+
+    fn credentials(api_url: String) -> Credentials {
+        Credentials {
+            api_url,
+            license_key: KEY.into(),
+            domain: "example.com".into(),
+            email: "a@example.com".into(),
+        }
+    }
+
+    #[test]
+    fn answers_are_asked_for_in_gzip_and_inflated_here() {
+        let json = br#"{"success":true,"data":{"a":1}}"#;
+        let packed = gzip(flate2::Compression::default(), &[json]);
+        for coding in ["gzip", "x-gzip", " GZIP "] {
+            let headers =
+                format!("Content-Type: application/json\r\nContent-Encoding: {coding}\r\n");
+            let (url, served) = serve_once(answer("200 OK", &headers, &packed));
+            let data = ApiClient::default().call(&credentials(url), Endpoint::UserInfo);
+            assert_eq!(data, Ok(serde_json::json!({"a": 1})), "{coding:?}");
+            let head = served.join().unwrap();
+            assert!(head.contains("\r\naccept-encoding: gzip\r\n"), "{head}");
+        }
+        // Another coding is read as it comes, as before.
+        let headers = "Content-Encoding: br\r\n";
+        let (url, _served) = serve_once(answer("200 OK", headers, &packed));
+        let error = ApiClient::default()
+            .call(&credentials(url), Endpoint::UserInfo)
+            .unwrap_err();
+        assert!(matches!(error, ApiError::Format(_)), "{error:?}");
+    }
+
+    #[test]
+    fn a_redirect_is_an_answer_and_never_followed() {
+        let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        elsewhere.set_nonblocking(true).unwrap();
+        let location = format!(
+            "Location: http://{}/api.php\r\n",
+            elsewhere.local_addr().unwrap()
+        );
+        let (url, _served) = serve_once(answer("302 Found", &location, b"Moved"));
+        let error = ApiClient::default()
+            .call(&credentials(url), Endpoint::UserStats)
+            .unwrap_err();
+        assert_eq!(error, ApiError::Status(302));
+        assert_eq!(error.to_string(), "API returned HTTP 302");
+        assert!(
+            elsewhere.accept().is_err(),
+            "the redirect target was connected to"
         );
     }
 }

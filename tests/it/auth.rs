@@ -216,20 +216,24 @@ fn session_keys_lists_keys_and_types_but_never_values() {
 }
 
 #[test]
-fn web_server_mode_admits_only_a_remote_user() {
+fn web_server_mode_admits_only_a_user_the_web_server_authenticated() {
     let api = sample_api(20);
     let install = Install::new("auth-remote", &api.url());
     let server = Server::start(&["--auth", "web-server"]);
     assert_eq!(server.get(&install, "").status, 302);
+    // nginx fills REMOTE_USER from any visitor's Authorization header; only a location
+    // that authenticates also passes AUTH_TYPE.
     let mut params = page_params(&install, "");
     params.push(("REMOTE_USER", "boss".to_string()));
+    assert_eq!(server.request(&params).status, 302);
+    params.push(("AUTH_TYPE", "Basic".to_string()));
     assert_eq!(server.request(&params).status, 200);
 }
 
 #[test]
 fn delegate_mode_asks_the_panel_and_remembers_its_answer() {
-    // A stand-in for the PHP panel: 200 for the admin's cookie, a redirect to the login
-    // page otherwise.
+    // A stand-in for the PHP panel: 200 for the admin's cookies (its session and a second
+    // cookie it also checks), a redirect to the login page otherwise.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!(
         "http://{}/ct/admin/main.php",
@@ -241,7 +245,7 @@ fn delegate_mode_asks_the_panel_and_remembers_its_answer() {
     let handler = Arc::new(move |request: &HttpRequest| {
         counter.fetch_add(1, Ordering::SeqCst);
         let cookie = String::from_utf8_lossy(request.header("Cookie").unwrap_or_default());
-        if cookie.contains("PHPSESSID=goodadmin1") {
+        if cookie.contains("PHPSESSID=goodadmin1") && cookie.contains("ctauth=ok") {
             HttpResponse::text(200, "Admin panel")
         } else {
             let mut moved = HttpResponse::text(302, "");
@@ -264,10 +268,14 @@ fn delegate_mode_asks_the_panel_and_remembers_its_answer() {
         "no cookie: not even asked"
     );
     assert_eq!(asked.load(Ordering::SeqCst), 0);
-    let good = "PHPSESSID=goodadmin1";
+    let good = "PHPSESSID=goodadmin1; ctauth=ok";
     assert_eq!(server.get_with_cookie(&install, "", good).status, 200);
     assert_eq!(server.get_with_cookie(&install, "page=2", good).status, 200);
     assert_eq!(asked.load(Ordering::SeqCst), 1, "the answer is remembered");
+    // The same session with other cookies is not what the panel admitted: asked again.
+    let forged = "PHPSESSID=goodadmin1; ctauth=forged";
+    assert_eq!(server.get_with_cookie(&install, "", forged).status, 302);
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
     let bad = server.get_with_cookie(&install, "action=download", "PHPSESSID=intruder1");
     assert_eq!(bad.status, 403);
     stop.store(true, Ordering::SeqCst);
@@ -291,22 +299,38 @@ fn an_action_without_the_token_changes_nothing_and_offers_a_confirm_button() {
         "clear_cache",
         "clearcache",
     ] {
-        for query in [
-            format!("action={action}"),
-            format!("action={action}&token=forged"),
-            format!("action={action}&token={}", "0".repeat(64)),
-        ] {
-            let html = server.get_with_cookie(&install, &query, &cookie).text();
+        let query = format!("action={action}");
+        let attempts = [
+            server.get_with_cookie(&install, &query, &cookie),
+            // The right token in the query string is not a form: it changes nothing.
+            server.get_with_cookie(&install, &format!("{query}&token={token}"), &cookie),
+            server.post_with_cookie(&install, &query, &cookie, "token=forged"),
+            server.post_with_cookie(
+                &install,
+                &query,
+                &cookie,
+                &format!("token={}", "0".repeat(64)),
+            ),
+            server.post_with_cookie(&install, &query, &cookie, ""),
+        ];
+        for (attempt, response) in attempts.iter().enumerate() {
+            let html = response.text();
             let confirm = texts(&html, ".notice-confirm");
-            assert_eq!(confirm.len(), 1, "{query}");
+            assert_eq!(confirm.len(), 1, "{query}, attempt {attempt}");
             assert!(
                 confirm[0].starts_with("This link did not come from this page"),
                 "{confirm:?}"
             );
-            let button = attrs(&html, ".notice-confirm a", "href");
-            assert!(
-                button[0].ends_with(&format!("&token={token}")),
-                "{button:?}"
+            assert_eq!(
+                attrs(&html, ".notice-confirm form", "action"),
+                [format!(
+                    "?action={}",
+                    action.replace("clearcache", "clear_cache")
+                )]
+            );
+            assert_eq!(
+                attrs(&html, ".notice-confirm form input[name=token]", "value"),
+                std::slice::from_ref(&token)
             );
         }
     }
@@ -322,7 +346,7 @@ fn an_action_without_the_token_changes_nothing_and_offers_a_confirm_button() {
 }
 
 #[test]
-fn the_csrf_cookie_is_http_only_strict_and_scoped_to_the_admin_folder() {
+fn the_csrf_cookie_is_http_only_strict_scoped_to_the_admin_folder_and_host_only_over_https() {
     let api = sample_api(1);
     let install = Install::new("csrf-cookie", &api.url());
     let server = Server::start(&[]);
@@ -334,13 +358,15 @@ fn the_csrf_cookie_is_http_only_strict_and_scoped_to_the_admin_folder() {
     assert!(!set.contains("Secure"));
     let mut params = page_params(&install, "");
     params.push(("HTTPS", "on".into()));
-    assert!(
-        server
-            .request(&params)
-            .header("set-cookie")
-            .unwrap()
-            .contains("Secure")
-    );
+    let secure = server.request(&params);
+    let set = secure.header("set-cookie").unwrap();
+    assert!(set.starts_with("__Host-tokenusage_csrf="), "{set}");
+    for part in ["Secure", "Path=/;", "HttpOnly", "SameSite=Strict"] {
+        assert!(
+            set.contains(part) || set.ends_with(part.trim_end_matches(';')),
+            "{set}"
+        );
+    }
     // A browser that has the cookie keeps it: no new one is set.
     let cookie = csrf_cookie(&page).unwrap();
     assert_eq!(
@@ -349,4 +375,113 @@ fn the_csrf_cookie_is_http_only_strict_and_scoped_to_the_admin_folder() {
             .header("set-cookie"),
         None
     );
+}
+
+#[test]
+fn a_csrf_cookie_planted_from_a_sibling_subdomain_chooses_no_valid_token() {
+    let panel = Panel::new("csrf-planted", KEY);
+    let dir = &panel.sessions.0;
+    php_session(
+        dir,
+        "php",
+        "victimadmin1",
+        "$_SESSION['admin_logged_in'] = true;",
+    );
+    php_session(
+        dir,
+        "php",
+        "otheradmin1",
+        "$_SESSION['admin_logged_in'] = true;",
+    );
+    // A sibling subdomain can set a cookie for this host: the attacker knows its value,
+    // and can read the token their own session gets with it.
+    let planted = "ab".repeat(32);
+    let victim = format!("PHPSESSID=victimadmin1; tokenusage_csrf={planted}");
+    let own_page = panel.get(
+        "",
+        &format!("PHPSESSID=otheradmin1; tokenusage_csrf={planted}"),
+    );
+    let attackers_token = csrf_token(&own_page).unwrap();
+    let pricing_before = fs::read(panel.install.pricing_cache()).unwrap();
+    for guess in [planted.clone(), attackers_token] {
+        let html = panel
+            .server
+            .post_with_cookie(
+                &panel.install,
+                "action=update_pricing",
+                &victim,
+                &format!("token={guess}"),
+            )
+            .text();
+        assert_eq!(texts(&html, ".notice-confirm").len(), 1, "{guess}");
+        assert!(texts(&html, ".notice-success").is_empty());
+    }
+    assert_eq!(
+        fs::read(panel.install.pricing_cache()).unwrap(),
+        pricing_before
+    );
+    // The victim's own page carries the token that works for the victim.
+    let token = csrf_token(&panel.get("", &victim)).unwrap();
+    let html = panel
+        .server
+        .post_with_cookie(
+            &panel.install,
+            "action=update_pricing",
+            &victim,
+            &format!("token={token}"),
+        )
+        .text();
+    assert_eq!(
+        texts(&html, ".notice-success"),
+        ["Pricing cache cleared. Latest prices will be fetched."]
+    );
+}
+
+#[test]
+fn the_login_redirect_and_the_cookie_stay_on_this_site_whatever_the_script_name() {
+    let panel = Panel::new("script-name", KEY);
+    let with_script_name = |script_name: &str| {
+        let mut params = page_params(&panel.install, "");
+        params.retain(|(name, _)| *name != "SCRIPT_NAME");
+        params.push(("SCRIPT_NAME", script_name.to_string()));
+        params
+    };
+    for (script_name, location) in [
+        ("/ct/admin/tokenusage.php", "/ct/admin/ctlogin.php"),
+        // Browsers read `/\evil.example/` and `//evil.example/` as another host.
+        ("/\\evil.example/tokenusage.php", "ctlogin.php"),
+        ("//evil.example/tokenusage.php", "ctlogin.php"),
+        ("/ct/admin\r\nSet-Cookie: x=1/tokenusage.php", "ctlogin.php"),
+        ("tokenusage.php", "ctlogin.php"),
+    ] {
+        let response = panel.server.request(&with_script_name(script_name));
+        assert_eq!(response.status, 302, "{script_name:?}");
+        assert_eq!(
+            response.header("location"),
+            Some(location),
+            "{script_name:?}"
+        );
+    }
+    // The CSRF cookie's path: a `;` would add attributes (`Domain=`) to it.
+    let server = Server::start(&[]);
+    for (script_name, path) in [
+        ("/ct/admin/tokenusage.php", "/ct/admin/"),
+        ("/ct/admin;Domain=evil.example;x=/tokenusage.php", "/"),
+        ("/\\evil.example/tokenusage.php", "/"),
+        ("/ct/ad min/tokenusage.php", "/"),
+    ] {
+        let response = server.request(&with_script_name(script_name));
+        let set = response.header("set-cookie").unwrap();
+        let attributes: Vec<&str> = set.split(';').map(str::trim).skip(1).collect();
+        assert!(
+            !attributes
+                .iter()
+                .any(|a| a.to_ascii_lowercase().starts_with("domain")),
+            "{script_name:?}: {set}"
+        );
+        assert!(
+            attributes.contains(&format!("Path={path}").as_str()),
+            "{script_name:?}: {set}"
+        );
+    }
 }

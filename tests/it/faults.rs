@@ -6,10 +6,10 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::support::*;
-use tokenusage::sample_api::{Fault, SampleApiOptions};
+use tokenusage::sample_api::{ENDPOINTS, Fault, OTHER_ENDPOINT, SampleApiOptions};
 
 /// Makes every cache look an hour and a bit old, as if time had passed.
 fn expire_caches(install: &Install) {
@@ -21,6 +21,18 @@ fn expire_caches(install: &Install) {
             fs::write(&path, json.to_string()).unwrap();
         }
     }
+}
+
+/// The most memory the server process has held so far (`VmHWM`), in bytes.
+fn peak_rss(server: &Server) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse().ok())
+        .expect("a VmHWM line");
+    kib * 1024
 }
 
 fn banner(html: &str) -> String {
@@ -121,6 +133,76 @@ fn a_60_mb_answer_is_refused_with_a_clear_message() {
         "API response too large (over 40 MB)"
     );
     assert_eq!(server.get(&install, "").status, 502, "the process goes on");
+}
+
+#[test]
+fn a_gzip_bomb_in_the_history_is_refused_without_inflating_it_and_the_rest_shows() {
+    let api = sample_api(50);
+    api.set_fault(Fault::GzipBomb);
+    let install = Install::new("gzip-bomb", &api.url());
+    let server = Server::start(&[]);
+    let started = Instant::now();
+    let page = server.get(&install, "");
+    // 512 MiB once inflated: only a server that stops inflating at the cap stays small.
+    let peak_mib = peak_rss(&server) / (1024 * 1024);
+    eprintln!(
+        "gzip bomb: page in {:?}, server peak RSS {peak_mib} MiB",
+        started.elapsed()
+    );
+    assert!(peak_mib < 200, "peak RSS {peak_mib} MiB");
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert_eq!(
+        texts(&html, "#history .error"),
+        ["API response too large (over 40 MB)"]
+    );
+    assert_eq!(texts(&html, "#account dd")[0], "owner@demo.example.com");
+    assert_eq!(texts(&html, "#balance dd")[0], "$12.3456");
+    assert!(
+        !texts(&html, "#pricing td.price").is_empty(),
+        "pricing shows"
+    );
+    assert_eq!(server.get(&install, "").status, 200, "the process goes on");
+}
+
+#[test]
+fn a_redirect_from_the_api_is_an_answer_and_never_followed() {
+    let api = sample_api(50);
+    // Another server with other figures: if it were asked, its data would show.
+    let elsewhere = sample_api_with(SampleApiOptions {
+        transactions: 7,
+        balance: 99.5,
+        ..SampleApiOptions::default()
+    });
+    api.set_redirect_target(&elsewhere.url());
+    let install = Install::new("redirect", &api.url());
+    let server = Server::start(&["--account-cache-seconds", "0"]);
+    let good = server.get(&install, "").text();
+    assert!(good.contains("of 50 transactions"));
+    let balance = texts(&good, "#balance dd")[0].clone();
+
+    api.set_fault(Fault::Redirect);
+    expire_caches(&install);
+    let html = server.get(&install, "").text();
+    assert!(
+        banner(&html).starts_with("API returned HTTP 302"),
+        "banner {:?}, balance {:?}",
+        banner(&html),
+        texts(&html, "#balance dd")[0]
+    );
+    assert_eq!(texts(&html, "#balance dd")[0], balance);
+    assert!(html.contains("of 50 transactions"));
+
+    let html = server.act(&install, "refresh_data").text();
+    assert!(banner(&html).contains("API returned HTTP 302"));
+    assert_eq!(texts(&html, "#balance dd")[0], balance);
+    assert!(html.contains("of 50 transactions"));
+    let asked: usize = ENDPOINTS
+        .iter()
+        .chain([&OTHER_ENDPOINT])
+        .map(|endpoint| elsewhere.calls(endpoint))
+        .sum();
+    assert_eq!(asked, 0, "the redirect target was never asked");
 }
 
 #[test]

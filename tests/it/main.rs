@@ -1,6 +1,7 @@
 //! Integration tests in one binary: the real `tokenusage` over real sockets against the
 //! sample license API on loopback.
 
+mod apache;
 mod auth;
 mod browser;
 mod fastcgi;

@@ -1,5 +1,8 @@
 //! End to end through a real nginx on loopback, configured as an existing site would be:
-//! `location ~ \.php$` with Debian's `fastcgi_params` and a unix socket.
+//! `location ~ \.php$` with Debian's `fastcgi_params` and a unix socket; and `--auth
+//! web-server` behind `auth_basic`.
+
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -57,4 +60,88 @@ fn nginx_serves_page_1_page_34_and_the_csv_of_10000_transactions() {
     assert_eq!(css.header("content-type"), Some("text/css; charset=UTF-8"));
     // One history call for all of it: the page views and the download shared the cache.
     assert_eq!(api.calls("credits/history"), 1);
+}
+
+/// `Authorization` values: `admin:anything`, `admin:wrong` and `admin:secret` in base64.
+const ADMIN_ANYTHING: &str = "Basic YWRtaW46YW55dGhpbmc=";
+const ADMIN_WRONG: &str = "Basic YWRtaW46d3Jvbmc=";
+const ADMIN_SECRET: &str = "Basic YWRtaW46c2VjcmV0";
+
+#[test]
+fn web_server_mode_lets_in_only_whom_an_nginx_location_authenticated() {
+    let api = sample_api(10);
+    let install = Install::new("nginx-web-server", &api.url());
+    let server = Server::start(&["--auth", "web-server"]);
+    let site = install.ct.parent().unwrap().to_path_buf();
+    let users = TempDir::new("htpasswd");
+    let htpasswd = users.0.join("htpasswd");
+    std::fs::write(&htpasswd, "admin:{PLAIN}secret\n").unwrap();
+    // Three URLs, one script: the site's plain PHP location (nothing checks the
+    // credentials, yet nginx fills $remote_user from them), one with auth_basic as the
+    // README says, and one with auth_basic that forgets AUTH_TYPE.
+    let pass = format!(
+        "include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME {script};
+            fastcgi_pass unix:{socket};",
+        script = install.script_filename(),
+        socket = server.socket.display(),
+    );
+    let locations = format!(
+        r#"location = /ct/admin/tokenusage.php {{
+            {pass}
+        }}
+        location = /locked/tokenusage.php {{
+            auth_basic "Admin";
+            auth_basic_user_file {htpasswd};
+            {pass}
+            fastcgi_param AUTH_TYPE Basic;
+        }}
+        location = /no-auth-type/tokenusage.php {{
+            auth_basic "Admin";
+            auth_basic_user_file {htpasswd};
+            {pass}
+        }}"#,
+        htpasswd = htpasswd.display(),
+    );
+    let nginx = Nginx::start_with(&site, &locations);
+    let get = |path: &str, authorization: Option<&str>| {
+        let headers: Vec<(&str, &str)> = authorization
+            .map(|value| ("Authorization", value))
+            .into_iter()
+            .collect();
+        try_http_get(&nginx.url(path), &headers, Duration::from_secs(30)).unwrap()
+    };
+    let is_dashboard = |page: &CgiResponse| !texts(&page.text(), "#balance dd").is_empty();
+
+    let forged = get("/ct/admin/tokenusage.php", Some(ADMIN_ANYTHING));
+    assert!(
+        !is_dashboard(&forged),
+        "the dashboard for unchecked credentials"
+    );
+    assert_eq!(forged.status, 302, "{}", forged.text());
+    assert_eq!(forged.header("location"), Some("/ct/admin/ctlogin.php"));
+    let forged_csv = get(
+        "/ct/admin/tokenusage.php?action=download",
+        Some(ADMIN_ANYTHING),
+    );
+    assert_eq!(forged_csv.status, 403);
+
+    let wrong = get("/locked/tokenusage.php", Some(ADMIN_WRONG));
+    assert_eq!(wrong.status, 401, "nginx refuses a wrong password itself");
+    assert!(!is_dashboard(&wrong));
+    assert_eq!(get("/locked/tokenusage.php", None).status, 401);
+    assert_eq!(api.calls("user/info"), 0, "no refusal called the API");
+
+    let admin = get("/locked/tokenusage.php", Some(ADMIN_SECRET));
+    assert_eq!(admin.status, 200, "{}", admin.text());
+    assert!(is_dashboard(&admin));
+    assert_eq!(
+        texts(&admin.text(), "title"),
+        ["Token & Credit Usage Dashboard"]
+    );
+
+    // Without AUTH_TYPE nobody gets in: a forgotten line fails closed.
+    let forgot = get("/no-auth-type/tokenusage.php", Some(ADMIN_SECRET));
+    assert!(!is_dashboard(&forgot));
+    assert_eq!(forgot.status, 302);
 }

@@ -6,8 +6,9 @@ use std::fs;
 use crate::support::*;
 use tokenusage::sample_api::{Fault, SampleApiOptions};
 
+/// The labels of the navigation's links and buttons, in order.
 fn nav_labels(html: &str) -> Vec<String> {
-    texts(html, "nav.actions a")
+    texts(html, "nav.actions a, nav.actions button")
 }
 
 #[test]
@@ -42,8 +43,18 @@ fn the_dashboard_shows_every_card_of_the_seed() {
         ]
     );
     let hrefs = attrs(&html, "nav.actions a", "href");
-    assert_eq!(hrefs[6], "reports.php");
-    assert_eq!(hrefs[7], "https://comusthumbz.com/manual/?page=token-usage");
+    assert_eq!(hrefs[3], "reports.php");
+    assert_eq!(hrefs[4], "https://comusthumbz.com/manual/?page=token-usage");
+    // The buttons that change state are forms posting the CSRF token.
+    assert_eq!(
+        attrs(&html, "nav.actions form", "action"),
+        [
+            "?action=refresh_data",
+            "?action=update_pricing",
+            "?action=clear_cache"
+        ]
+    );
+    assert_eq!(attrs(&html, "nav.actions form", "method"), ["post"; 3]);
 
     let account = texts(&html, "#account dd");
     assert_eq!(
@@ -230,10 +241,10 @@ fn pages_clamp_and_link_within_five_of_the_current_page() {
     assert_eq!(texts(&middle, ".pagination .page-link"), links);
     assert_eq!(texts(&middle, ".page-current"), ["10"]);
     assert_eq!(attrs(&middle, "body", "data-next-url"), ["?page=11"]);
-    let refresh = attrs(&middle, "body", "data-refresh-url");
-    assert!(
-        refresh[0].starts_with("?action=refresh_data&token=") && refresh[0].ends_with("&page=10"),
-        "the auto refresh keeps the reader's page: {refresh:?}"
+    assert_eq!(
+        attrs(&middle, "form#auto-refresh", "action"),
+        ["?action=refresh_data&page=10"],
+        "the auto refresh keeps the reader's page"
     );
 
     for (query, page) in [
@@ -320,8 +331,12 @@ fn refresh_data_fetches_afresh_in_both_spellings() {
     let page = server.get(&install, "");
     let token = csrf_token(&page).unwrap();
     assert_eq!(
-        attrs(&page.text(), "body", "data-refresh-url"),
-        [format!("?action=refresh_data&token={token}")]
+        attrs(&page.text(), "form#auto-refresh", "action"),
+        ["?action=refresh_data"]
+    );
+    assert_eq!(
+        attrs(&page.text(), "form#auto-refresh input[name=token]", "value"),
+        [token]
     );
 }
 
@@ -539,7 +554,7 @@ fn a_script_outside_an_admin_folder_is_a_clear_error() {
         ("SCRIPT_FILENAME", "/var/www/index.php"),
         ("QUERY_STRING", ""),
     ]);
-    assert_eq!(page.status, 500);
+    assert_eq!(page.status, 404);
     assert!(page.text().contains("Unable to Load Account Data"));
 }
 
@@ -608,7 +623,7 @@ fn the_stylesheet_and_script_ship_with_the_binary() {
     assert!(css.text().contains(".badge-usage"));
     let js = server.get(&install, "asset=dashboard.js");
     assert!(js.text().contains("ArrowLeft"));
-    assert!(js.text().contains("refreshUrl"));
+    assert!(js.text().contains("auto-refresh"));
     let html = server.get(&install, "").text();
     assert_eq!(attrs(&html, "body", "data-refresh-ms"), ["600000"]);
     assert!(!html.contains("cdn"), "no CDN: the page works offline");
@@ -802,12 +817,15 @@ fn a_page_shown_again_carries_each_browsers_own_token_and_current_data() {
     let other_token = csrf_token(&other).unwrap();
     assert_ne!(token, other_token);
     for (html, token) in [(&again, &token), (&other.text(), &other_token)] {
-        let links = attrs(html, "nav.actions a", "href");
-        let with_token: Vec<_> = links.iter().filter(|l| l.contains("token=")).collect();
-        assert_eq!(with_token.len(), 3, "{links:?}");
-        for link in with_token {
-            assert!(link.ends_with(&format!("token={token}")), "{link}");
-        }
+        let links = attrs(html, "a", "href");
+        assert!(links.iter().all(|l| !l.contains("token=")), "{links:?}");
+        let tokens = attrs(html, "form input[name=token]", "value");
+        assert_eq!(
+            tokens.len(),
+            5,
+            "three buttons, the footer's and the auto refresh"
+        );
+        assert!(tokens.iter().all(|t| t == token), "{tokens:?}");
     }
     assert_eq!(
         again.replace(&token, "T"),

@@ -91,9 +91,24 @@ fn csv_cells_never_start_with_a_formula_character() {
     assert_eq!(csv.status, 200);
     assert_formula_free(&csv.body, 300);
 
-    // Cells starting with +, -, @, tab and CR, from a PHP-written cache file.
+    // Cells starting with +, -, @, tab and CR, or hiding = + - @ behind a space, a
+    // no-break or zero-width space or a BOM, or in full width, from a PHP-written cache
+    // file: every text cell is defused.
     let install = Install::new("csv-prefixes", &api.url());
-    let starts = ["+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", "=1+1"];
+    let starts = [
+        "+1+1",
+        "-2+3",
+        "@SUM(A1)",
+        "\tTAB",
+        "\rCR",
+        "=1+1",
+        " =1+1",
+        "\u{a0}=1+1",
+        "\u{200b}+1",
+        "\u{feff}@SUM(A1)",
+        "\u{ff1d}1+1",
+        "\u{ff0d}2+3",
+    ];
     let transactions: Vec<serde_json::Value> = starts
         .iter()
         .map(|text| {
@@ -106,7 +121,13 @@ fn csv_cells_never_start_with_a_formula_character() {
     let csv = server.get(&install, "action=download");
     assert_formula_free(&csv.body, starts.len());
     let text = String::from_utf8_lossy(&csv.body).into_owned();
-    assert!(text.contains("'@SUM(A1)"));
+    let reader = csv::Reader::from_reader(&csv.body[3..]);
+    for record in reader.into_records() {
+        let record = record.unwrap();
+        for column in [0, 1, 2, 6] {
+            assert!(record[column].starts_with('\''), "{:?}", &record[column]);
+        }
+    }
     assert!(
         text.contains(",-0.5000,3,1,"),
         "numbers we format stay numbers: {text}"
@@ -243,4 +264,143 @@ fn logs_and_debug_output_never_hold_the_whole_key_or_a_session_id() {
     );
     assert!(!seen.contains("secretsession42"));
     assert!(!seen.contains("wrongsession77"));
+}
+
+#[test]
+fn a_made_up_script_path_creates_nothing_and_gets_the_error_page() {
+    let api = sample_api(20);
+    let install = Install::new("made-up-path", &api.url());
+    let server = Server::start(&[]);
+    // A regex location passes whatever path the visitor asked for; beside the real `ct`
+    // folder, one with a config of some other application, and one with nothing.
+    let site = install.ct.parent().unwrap().to_path_buf();
+    let other = site.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join("config.inc.php"),
+        "<?php $db_host = 'localhost';\n",
+    )
+    .unwrap();
+    for root in [other.clone(), site.join("nothing"), site.clone()] {
+        let script = root.join("admin/x.php").display().to_string();
+        let response = server.request(&[
+            ("SCRIPT_FILENAME", script.as_str()),
+            ("SCRIPT_NAME", "/other/admin/x.php"),
+            ("REQUEST_METHOD", "GET"),
+            ("QUERY_STRING", ""),
+        ]);
+        if root != other {
+            assert_eq!(response.status, 404, "{script}: {}", response.text());
+        }
+        assert!(
+            response.text().contains("Unable to Load Account Data"),
+            "{script}: {}",
+            response.text()
+        );
+        assert!(
+            !root.join("dat").exists(),
+            "{script} made {}/dat",
+            root.display()
+        );
+    }
+    for endpoint in [
+        "user/info",
+        "user/stats",
+        "pricing/current",
+        "credits/history",
+    ] {
+        assert_eq!(
+            api.calls(endpoint),
+            0,
+            "{endpoint} called for a made-up installation"
+        );
+    }
+    // The real installation still works.
+    assert_eq!(server.get(&install, "").status, 200);
+}
+
+#[test]
+fn files_of_ours_are_private_and_hold_nothing_that_tests_a_guess_of_the_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let api = sample_api(20);
+    let install = Install::new("private-files", &api.url());
+    let twin = Install::new("private-twin", &api.url());
+    let server = Server::start(&[]);
+    for site in [&install, &twin] {
+        assert_eq!(server.get(site, "").status, 200);
+    }
+    // A CGI view writes the entry index beside the history.
+    assert_eq!(cgi(&page_params(&install, "page=1"), &[]).status, 200);
+
+    let dat = install.ct.join("dat");
+    let mut files = Vec::new();
+    let mut folders = vec![dat.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let name = |path: &std::path::Path| path.file_name().unwrap().to_string_lossy().into_owned();
+    let ours: Vec<_> = files
+        .iter()
+        .filter(|p| name(p).contains("tokenusage") || name(p).ends_with(".idx"))
+        .collect();
+    for wanted in [
+        "tokenusage_last_good.json",
+        ".tokenusage_secret",
+        ".tokenusage_history.lock",
+    ] {
+        assert!(
+            ours.iter().any(|p| name(p) == wanted),
+            "{wanted} in {ours:?}"
+        );
+    }
+    assert!(
+        ours.iter().any(|p| name(p).ends_with(".json.idx")),
+        "{ours:?}"
+    );
+    for file in &ours {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is mode {mode:o}", file.display());
+    }
+    // The PHP page's own cache files keep what PHP gives them (0666 less the umask).
+    let umask = unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old
+    };
+    for file in [install.pricing_cache(), today_file(&install)] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask, "{}", file.display());
+    }
+
+    // What identifies the credentials is no digest of them (md5 was an offline test of a
+    // guessed key) and differs between two installations with the same credentials.
+    let config = std::fs::read_to_string(install.config_path()).unwrap();
+    let value = |key: &str| {
+        let after = &config[config.find(&format!("'{key}'")).unwrap() + key.len() + 2..];
+        let after = &after[after.find("=>").unwrap() + 2..];
+        let start = after.find('\'').unwrap() + 1;
+        after[start..][..after[start..].find('\'').unwrap()].to_string()
+    };
+    let material = format!(
+        "{}\n{}\n{}\n{}",
+        api.url(),
+        value("license_key"),
+        value("domain"),
+        value("email")
+    );
+    let owner = |site: &Install| -> String {
+        let text = std::fs::read_to_string(site.ct.join("dat/tokenusage_last_good.json")).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        json["owner"].as_str().unwrap().to_string()
+    };
+    assert!(!owner(&install).contains(&tokenusage::digest::md5_hex(&material)));
+    assert_eq!(owner(&install).len(), 64);
+    assert_ne!(owner(&install), owner(&twin));
 }

@@ -225,27 +225,54 @@ impl Server {
         self.request(&params)
     }
 
+    /// POSTs a form body to the page with a `Cookie` header, as a browser submits a form.
+    pub fn post_with_cookie(
+        &self,
+        install: &Install,
+        query: &str,
+        cookie: &str,
+        body: &str,
+    ) -> CgiResponse {
+        let mut params = page_params(install, query);
+        params.retain(|(name, _)| *name != "REQUEST_METHOD");
+        params.extend([
+            ("REQUEST_METHOD", "POST".to_string()),
+            ("CONTENT_TYPE", "application/x-www-form-urlencoded".into()),
+            ("CONTENT_LENGTH", body.len().to_string()),
+            ("HTTP_COOKIE", cookie.to_string()),
+        ]);
+        let mut stream = connect(&self.socket, Duration::from_secs(60)).unwrap();
+        let params: Vec<(&[u8], &[u8])> = params
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        let request = fcgi::request(1, false, &params, body.as_bytes());
+        CgiResponse::parse(&fcgi::exchange(&mut stream, &request).unwrap().stdout)
+    }
+
     /// Clicks an action's button as a browser would: loads the page (keeping the CSRF
-    /// cookie it sets), then follows the button's link with that cookie.
+    /// cookie it sets), then submits the button's form with that cookie.
     pub fn click(&self, install: &Install, action: &str) -> CgiResponse {
         let page = self.get(install, "");
         let cookie = csrf_cookie(&page).expect("the page sets a CSRF cookie");
-        let href = attrs(&page.text(), "nav.actions a", "href")
+        let html = page.text();
+        let target = attrs(&html, "nav.actions form", "action")
             .into_iter()
-            .find(|href| href.starts_with(&format!("?action={action}&")))
+            .find(|target| *target == format!("?action={action}"))
             .unwrap_or_else(|| panic!("no button for {action}"));
-        self.get_with_cookie(install, &href[1..], &cookie)
+        let token = csrf_token(&page).expect("the page's forms carry a token");
+        self.post_with_cookie(install, &target[1..], &cookie, &format!("token={token}"))
     }
 
     /// Runs an action with the page's CSRF token, in any spelling the router takes: loads
-    /// the page (keeping the cookie it sets), then GETs `action={action}&token={token}`
-    /// with that cookie.
+    /// the page (keeping the cookie it sets), then POSTs `token={token}` to
+    /// `?action={action}` with that cookie.
     pub fn act(&self, install: &Install, action: &str) -> CgiResponse {
         let page = self.get(install, "");
         let cookie = csrf_cookie(&page).expect("the page sets a CSRF cookie");
-        let token = csrf_token(&page).expect("the page sets a CSRF cookie");
-        let query = format!("action={action}&token={token}");
-        self.get_with_cookie(install, &query, &cookie)
+        let token = csrf_token(&page).expect("the page's forms carry a token");
+        let query = format!("action={action}");
+        self.post_with_cookie(install, &query, &cookie, &format!("token={token}"))
     }
 
     /// Kills the server at once (SIGKILL), as a crash or the OOM killer would.
@@ -307,13 +334,18 @@ fn terminate(child: &mut Child) {
 pub fn csrf_cookie(response: &CgiResponse) -> Option<String> {
     let set = response.header("set-cookie")?;
     let pair = set.split(';').next()?;
-    pair.starts_with("tokenusage_csrf=")
+    (pair.starts_with("tokenusage_csrf=") || pair.starts_with("__Host-tokenusage_csrf="))
         .then(|| pair.to_string())
 }
 
-/// The CSRF token a response sets (its cookie's value).
+/// The CSRF token a page's forms carry (the same in each of them).
 pub fn csrf_token(response: &CgiResponse) -> Option<String> {
-    csrf_cookie(response).map(|pair| pair["tokenusage_csrf=".len()..].to_string())
+    let tokens = attrs(&response.text(), "form input[name=token]", "value");
+    assert!(
+        tokens.windows(2).all(|pair| pair[0] == pair[1]),
+        "{tokens:?}"
+    );
+    tokens.into_iter().next()
 }
 
 /// The params nginx sends for a GET of the page.
@@ -653,6 +685,19 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start(site: &Path, socket: &Path) -> Self {
+        let php = format!(
+            r#"location ~ \.php$ {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+            fastcgi_pass unix:{socket};
+        }}"#,
+            socket = socket.display()
+        );
+        Self::start_with(site, &php)
+    }
+
+    /// nginx with these `location` blocks in its one server (root `site`).
+    pub fn start_with(site: &Path, locations: &str) -> Self {
         let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -678,16 +723,11 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         root {site};
-        location ~ \.php$ {{
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
-            fastcgi_pass unix:{socket};
-        }}
+        {locations}
     }}
 }}
 "#,
             site = site.display(),
-            socket = socket.display(),
         );
         let conf_path = dir.0.join("nginx.conf");
         fs::write(&conf_path, conf).unwrap();
@@ -729,13 +769,27 @@ impl Drop for Nginx {
 
 /// An HTTP GET on loopback: status, headers (lower-case names), body.
 pub fn http_get(url: &str) -> CgiResponse {
+    try_http_get(url, &[], Duration::from_secs(60)).unwrap()
+}
+
+/// An HTTP GET with these request headers that gives up after `timeout`; an HTTP error
+/// status is a response, only a failed exchange (refused, timed out) is an `Err`.
+pub fn try_http_get(
+    url: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<CgiResponse, ureq::Error> {
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
-        .timeout_global(Some(Duration::from_secs(60)))
+        .timeout_global(Some(timeout))
         .build()
         .new_agent();
-    let mut response = agent.get(url).call().unwrap();
+    let mut request = agent.get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut response = request.call()?;
     let status = response.status().as_u16();
     let headers = response
         .headers()
@@ -751,11 +805,10 @@ pub fn http_get(url: &str) -> CgiResponse {
         .body_mut()
         .with_config()
         .limit(64 * 1024 * 1024)
-        .read_to_vec()
-        .unwrap();
-    CgiResponse {
+        .read_to_vec()?;
+    Ok(CgiResponse {
         status,
         headers,
         body,
-    }
+    })
 }
