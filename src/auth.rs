@@ -13,7 +13,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::csrf::first_cookie;
 use crate::request::Request;
-use crate::session_store::{DEFAULT_MAX_LIFETIME, SavePath, SessionStore, valid_session_id};
+use crate::session_store::{
+    DEFAULT_MAX_LIFETIME, Refusal, SavePath, SessionStore, valid_session_id,
+};
 
 /// Debian's `session.save_path`.
 pub const DEFAULT_SESSION_PATH: &str = "/var/lib/php/sessions";
@@ -200,8 +202,16 @@ impl SessionCheck {
             return false;
         };
         // `read` refuses ids PHP would not have made.
-        let Ok(session) = self.store.read(&id, now) else {
-            return false;
+        let session = match self.store.read(&id, now) {
+            Ok(session) => session,
+            // A request of PHP's holding the session (or a stranger holding a file of ours
+            // locked) costs a bounded wait, then the login page; the log says why, never
+            // with the session id.
+            Err(refusal @ Refusal::Locked { .. }) => {
+                eprintln!("tokenusage: php-session: {refusal}; treated as not logged in");
+                return false;
+            }
+            Err(_) => return false,
         };
         match (session.get(&self.key), &self.expected) {
             (Some(value), Some(expected)) => value.matches(expected),

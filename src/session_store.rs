@@ -25,8 +25,10 @@ use crate::php::session::{Session, SessionError, parse_session};
 /// PHP's default `session.gc_maxlifetime`.
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(1440);
 
-/// How long [`SessionStore::read`] waits for PHP to release a session by default.
-pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long [`SessionStore::read`] waits for PHP to release a session by default: PHP
+/// holds its lock for a whole request, and a worker waiting longer (2 s, once) let 64
+/// requests on a locked session make real admins wait 7 s.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Larger session files are refused unread: a login session is a few hundred bytes.
 pub const MAX_SESSION_BYTES: u64 = 1 << 20;

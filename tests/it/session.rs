@@ -414,3 +414,48 @@ fn a_damaged_session_file_is_refused_as_malformed() {
             .starts_with("malformed session data at byte ")
     );
 }
+
+#[test]
+fn a_session_php_holds_locked_costs_a_request_at_most_half_a_second_and_says_why() {
+    let dir = TempDir::new("session-held");
+    php_session(&dir.0, "php", "heldadmin1", LOG_IN);
+    let api = crate::support::sample_api(20);
+    let install = crate::support::Install::new("session-held", &api.url());
+    let server = crate::support::Server::start_php_session(&dir.0, "admin_logged_in");
+    let cookie = "PHPSESSID=heldadmin1";
+    assert_eq!(server.get_with_cookie(&install, "", cookie).status, 200);
+
+    // A request of PHP's in progress holds LOCK_EX from session_start() until it ends.
+    let code = r#"session_id("heldadmin1"); session_start(); echo "locked\n"; flush(); sleep(3);"#;
+    let mut child = php_command(dir.0.to_str().unwrap(), "php", code)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "locked\n");
+    for _ in 0..3 {
+        let start = Instant::now();
+        let page = server.get_with_cookie(&install, "", cookie);
+        let took = start.elapsed();
+        assert_eq!(page.status, 302, "treated as not logged in");
+        assert_eq!(page.header("location"), Some("/ct/admin/ctlogin.php"));
+        assert!(took < Duration::from_millis(500), "{took:?}");
+    }
+    assert!(wait_bounded(child).status.success());
+    assert_eq!(server.get_with_cookie(&install, "", cookie).status, 200);
+    let log = server.stop();
+    assert_eq!(
+        log.matches("session stayed locked by another request for")
+            .count(),
+        3,
+        "{log}"
+    );
+    assert!(
+        !log.contains("heldadmin1"),
+        "no session id in the log: {log}"
+    );
+}
