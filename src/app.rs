@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -18,7 +19,7 @@ use crate::dashboard::{
 };
 use crate::derived::{Derived, Recent};
 use crate::export;
-use crate::fetch::{Gatherer, HistoryMemo, Needs, Stale, required};
+use crate::fetch::{Gatherer, HistoryMemo, InFlight, Needs, Stale, required};
 use crate::i18n::Strings;
 use crate::install::Installation;
 use crate::last_good::LastGood;
@@ -42,7 +43,11 @@ pub struct SiteOptions {
     /// default, for tests and the demo, is no check.
     pub auth: Auth,
     /// How long a user/info or user/stats answer is reused instead of calling again.
-    pub account_ttl: std::time::Duration,
+    pub account_ttl: Duration,
+    /// How long a view with older data on hand waits for the license server.
+    pub api_patience: Duration,
+    /// How long views do not call again after a call failed or timed out.
+    pub api_retry_after: Duration,
     /// Bytes of histories kept in memory across installations.
     pub memo_budget: usize,
     /// This process answers one request (CGI), so keeping a history for the next one is
@@ -58,7 +63,9 @@ impl Default for SiteOptions {
             templates: None,
             api: ApiClient::default(),
             auth: Auth::None,
-            account_ttl: std::time::Duration::from_secs(30),
+            account_ttl: Duration::from_secs(30),
+            api_patience: Duration::from_secs(2),
+            api_retry_after: Duration::from_secs(30),
             memo_budget: crate::fetch::DEFAULT_MEMO_BUDGET,
             one_request: false,
             clock: Arc::new(|| chrono::Utc::now().timestamp()),
@@ -73,8 +80,11 @@ pub struct Site {
     api: ApiClient,
     auth: Auth,
     configs: ConfigStore,
-    memo: HistoryMemo,
-    last_good: LastGood,
+    memo: Arc<HistoryMemo>,
+    last_good: Arc<LastGood>,
+    /// License API calls in progress, shared by the requests that need them.
+    in_flight: Arc<InFlight>,
+    api_patience: Duration,
     /// The CSV of recently downloaded histories: a repeated download is a copy.
     csv: Derived<(), Vec<u8>>,
     /// Recently shown pages of rows, rendered: a view renders only the cards around them.
@@ -126,8 +136,10 @@ impl Site {
             api: options.api,
             auth: options.auth,
             configs: ConfigStore::default(),
-            memo: HistoryMemo::with_budget(options.memo_budget),
-            last_good: LastGood::default(),
+            memo: Arc::new(HistoryMemo::with_budget(options.memo_budget)),
+            last_good: Arc::default(),
+            in_flight: Arc::new(InFlight::new(options.api_retry_after)),
+            api_patience: options.api_patience,
             csv: Derived::new(CSV_KEPT),
             rows: Derived::new(ROWS_KEPT),
             pages: Recent::new(PAGES_KEPT),
@@ -330,17 +342,19 @@ fn page(
 }
 
 impl Page<'_> {
-    fn gatherer(&self, force: bool) -> Gatherer<'_> {
+    fn gatherer(&self, force: bool) -> Gatherer {
         Gatherer {
-            api: &self.site.api,
-            memo: &self.site.memo,
-            last_good: &self.site.last_good,
-            install: &self.install,
-            config: &self.config,
+            api: self.site.api.clone(),
+            memo: self.site.memo.clone(),
+            last_good: self.site.last_good.clone(),
+            in_flight: self.site.in_flight.clone(),
+            install: self.install.clone(),
+            config: self.config.clone(),
             now: self.now,
             force,
             account_ttl: self.site.account_ttl,
             only_page: None,
+            patience: self.site.api_patience,
         }
     }
 
@@ -415,6 +429,12 @@ impl Page<'_> {
             notices.push(Notice::success(
                 config.strings.get("token_usage_data_refreshed"),
             ));
+        }
+        for part in &gathered.stale {
+            // A resting part made no call: the failure it rests after was logged.
+            if !matches!(part.error, ApiError::Resting { .. }) {
+                eprintln!("tokenusage: license API: {}", debug_message(&part.error));
+            }
         }
         notices.extend(stale_banners(&gathered.stale, self.now, &config.strings));
         notices.extend(gathered.warnings.into_iter().map(Notice::info));
@@ -735,14 +755,36 @@ fn stale_banners(stale: &[Stale], now: i64, strings: &Strings) -> Vec<Notice> {
             None => banners.push((message, part.fetched_at)),
         }
     }
+    // Parts resting after a failed call say when the license server is asked again.
+    let retry = stale
+        .iter()
+        .filter_map(|part| match part.error {
+            ApiError::Resting { until, .. } => Some(until),
+            _ => None,
+        })
+        .max();
     banners
         .into_iter()
         .map(|(message, fetched_at)| {
             let age = dashboard::format_age(now - fetched_at);
-            let shown = strings.get("token_usage_stale").replace("{age}", &age);
+            let mut shown = strings.get("token_usage_stale").replace("{age}", &age);
+            if let Some(until) = retry.filter(|_| message == retry_message()) {
+                let wait = dashboard::format_age(until - now);
+                shown.push(' ');
+                shown.push_str(&strings.get("token_usage_retry_in").replace("{age}", &wait));
+            }
             Notice::warning(format!("{message}. {shown}"))
         })
         .collect()
+}
+
+/// The message of a resting part (the seed's "Failed to connect to License API").
+fn retry_message() -> String {
+    ApiError::Resting {
+        until: 0,
+        cause: String::new(),
+    }
+    .to_string()
 }
 
 fn common(language: Option<&str>, token: &str) -> Common {

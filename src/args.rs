@@ -52,6 +52,10 @@ pub struct Args {
     /// The longest one license API call may take (the PHP page's max_execution_time).
     pub api_timeout: Duration,
     pub api_connect_timeout: Duration,
+    /// How long a view with older data on hand waits for the license server.
+    pub api_patience: Duration,
+    /// How long views do not call again after a failed or timed-out call.
+    pub api_retry_after: Duration,
     /// How long user/info and user/stats answers are reused (0: call on every view).
     pub account_cache: Duration,
     /// Megabytes of parsed histories kept in memory across installations.
@@ -59,7 +63,9 @@ pub struct Args {
 }
 
 /// The options that take a value, in `--name` form.
-const VALUE_OPTIONS: [&str; 17] = [
+const VALUE_OPTIONS: [&str; 19] = [
+    "api-patience",
+    "api-retry-after",
     "memory-budget-mb",
     "account-cache-seconds",
     "api-timeout",
@@ -105,6 +111,12 @@ Options (each also read from TOKENUSAGE_<NAME>, e.g. TOKENUSAGE_ROOT):
   --templates DIR      templates overriding the embedded ones
   --api-timeout SECONDS          longest license API call (default 30)
   --api-connect-timeout SECONDS  longest connect to the license API (default 10)
+  --api-patience SECONDS         how long a view with older data on hand waits for the
+                                 license API before showing that data (default 2; the
+                                 call goes on and its answer is kept for the next view)
+  --api-retry-after SECONDS      after a failed or timed-out call, views show older data
+                                 without calling again this long (default 30; 0: off;
+                                 Refresh Data always calls)
   --memory-budget-mb N           parsed histories kept in memory, all installations
                                  together (default 48; least recently used go first)
   --account-cache-seconds N      reuse user/info and user/stats answers this long
@@ -255,6 +267,25 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Ar
         let seconds = number("account-cache-seconds", &seconds, any, "a number")?;
         parsed.account_cache = Duration::from_secs(seconds);
     }
+    if let Some(seconds) = lookup("api-patience") {
+        // 0 is valid: show older data at once.
+        let seconds = number(
+            "api-patience",
+            &seconds,
+            |_: &u64| true,
+            "a number of seconds",
+        )?;
+        parsed.api_patience = Duration::from_secs(seconds);
+    }
+    if let Some(seconds) = lookup("api-retry-after") {
+        let seconds = number(
+            "api-retry-after",
+            &seconds,
+            |_: &u64| true,
+            "a number of seconds",
+        )?;
+        parsed.api_retry_after = Duration::from_secs(seconds);
+    }
     if let Some(seconds) = lookup("api-connect-timeout") {
         parsed.api_connect_timeout = seconds_option("api-connect-timeout", &seconds)?;
     }
@@ -348,6 +379,8 @@ fn with_command(command: Command) -> Args {
         auth: AuthOptions::default(),
         api_timeout: Duration::from_secs(30),
         api_connect_timeout: Duration::from_secs(10),
+        api_patience: Duration::from_secs(2),
+        api_retry_after: Duration::from_secs(30),
         account_cache: Duration::from_secs(30),
         memory_budget_mb: 48,
     }

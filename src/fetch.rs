@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cache::{self, Cached, FetchLock};
 use crate::config::LicenseConfig;
 use crate::dashboard::{PER_PAGE, Sourced, local_date, paginate};
+use crate::flight::{Calls, Ticket};
 use crate::history::TransactionList;
 use crate::install::Installation;
 use crate::last_good::LastGood;
@@ -212,13 +213,36 @@ impl HistoryMemo {
     }
 }
 
-/// Everything a gathering needs to know.
-pub struct Gatherer<'a> {
-    pub api: &'a ApiClient,
-    pub memo: &'a HistoryMemo,
-    pub last_good: &'a LastGood,
-    pub install: &'a Installation,
-    pub config: &'a LicenseConfig,
+/// The calls in flight of each part, shared by a site's requests (see [`crate::flight`]).
+pub struct InFlight {
+    info: Calls<(Sourced<UserInfo>, Option<String>)>,
+    stats: Calls<(Sourced<UserStats>, Option<String>)>,
+    pricing: Calls<(Sourced<Pricing>, Option<String>)>,
+    history: Calls<(Sourced<History>, Option<String>)>,
+}
+
+impl InFlight {
+    /// Parts whose call failed rest `retry_after` (`--api-retry-after`).
+    pub fn new(retry_after: Duration) -> Self {
+        InFlight {
+            info: Calls::new(retry_after),
+            stats: Calls::new(retry_after),
+            pricing: Calls::new(retry_after),
+            history: Calls::new(retry_after),
+        }
+    }
+}
+
+/// Everything a gathering needs to know; owned, so a call can go on in the background
+/// after the request that started it has answered.
+#[derive(Clone)]
+pub struct Gatherer {
+    pub api: ApiClient,
+    pub memo: Arc<HistoryMemo>,
+    pub last_good: Arc<LastGood>,
+    pub in_flight: Arc<InFlight>,
+    pub install: Installation,
+    pub config: Arc<LicenseConfig>,
     pub now: i64,
     /// Skip the caches and fetch everything afresh (Refresh Data); fresh answers still
     /// replace the cache files, so nothing is lost if a call fails.
@@ -229,55 +253,173 @@ pub struct Gatherer<'a> {
     /// the page's entries are read from a cache file, through its index, as nothing
     /// read would stay in memory for a next request.
     pub only_page: Option<usize>,
+    /// How long a view that has older data to show waits for the license server
+    /// (`--api-patience`); Refresh Data waits for the call's own limit.
+    pub patience: Duration,
 }
 
-impl Gatherer<'_> {
+/// A part on its way: ready, resting after a failure, or a call to wait for.
+enum Pending<T> {
+    Ready(Sourced<T>),
+    Resting(ApiError),
+    Called(Ticket<(Sourced<T>, Option<String>)>),
+}
+
+impl Gatherer {
     /// Gathers the needed parts: fresh caches first, then the API calls in parallel; a
-    /// failed call falls back to the last good copy of its part.
+    /// failed, timed-out or resting call falls back to the last good copy of its part.
+    /// A part with such a copy waits only `patience` for its call.
     pub fn gather(&self, needs: Needs) -> Gathered {
-        let use_cache = !self.force;
-        let pricing_cached = (needs.pricing && use_cache)
-            .then(|| self.fresh_pricing())
-            .flatten();
         let history_path = self.history_path();
-        let history_cached = (needs.history && use_cache)
-            .then(|| self.fresh_history(&history_path))
+        // Each part's older data, any age: shown when its call fails, and what makes
+        // a short patience possible.
+        let pricing_old = needs.pricing.then(|| self.cached_pricing()).flatten();
+        let history_today = needs
+            .history
+            .then(|| self.cached_history(&history_path))
             .flatten();
-
+        let info_old = needs
+            .info
+            .then(|| self.account_copy::<UserInfo>(Endpoint::UserInfo, None))
+            .flatten();
+        let stats_old = needs
+            .stats
+            .then(|| self.account_copy::<UserStats>(Endpoint::UserStats, None))
+            .flatten();
         // user/info and user/stats answered within the last `account_ttl` seconds are
-        // reused, so a view costs no call at all; the footer then says "Cached".
-        let info_recent = (needs.info && use_cache)
-            .then(|| self.account_copy::<UserInfo>(Endpoint::UserInfo, Some(self.account_ttl)))
-            .flatten();
-        let stats_recent = (needs.stats && use_cache)
-            .then(|| self.account_copy::<UserStats>(Endpoint::UserStats, Some(self.account_ttl)))
-            .flatten();
+        // reused, so a view costs no call at all; the footer then says "Cached". Only
+        // today's history file counts as fresh.
+        let info_ready = self.fresh(&info_old, self.account_ttl);
+        let stats_ready = self.fresh(&stats_old, self.account_ttl);
+        let pricing_ready = self.fresh(&pricing_old, cache::PRICING_TTL);
+        let history_ready = self.fresh(&history_today, cache::TRANSACTIONS_TTL);
+        let history_old = match history_today {
+            Some(today) => Some(today),
+            None if needs.history => self.older_history(),
+            None => None,
+        };
 
-        let mut gathered = Gathered::default();
-        std::thread::scope(|scope| {
-            let info = (needs.info && info_recent.is_none())
-                .then(|| scope.spawn(|| self.live::<UserInfo>(Endpoint::UserInfo)));
-            let stats = (needs.stats && stats_recent.is_none())
-                .then(|| scope.spawn(|| self.live::<UserStats>(Endpoint::UserStats)));
-            let pricing = (needs.pricing && pricing_cached.is_none())
-                .then(|| scope.spawn(|| self.fetch_pricing()));
-            let history = (needs.history && history_cached.is_none())
-                .then(|| scope.spawn(|| self.fetch_history(&history_path)));
-
-            gathered.info = resolve(&mut gathered, info_recent, info, || {
-                self.account_copy(Endpoint::UserInfo, None)
-            });
-            gathered.stats = resolve(&mut gathered, stats_recent, stats, || {
-                self.account_copy(Endpoint::UserStats, None)
-            });
-            gathered.pricing = resolve(&mut gathered, pricing_cached, pricing, || {
-                self.stale_pricing()
-            });
-            gathered.history = resolve(&mut gathered, history_cached, history, || {
-                self.stale_history(&history_path)
-            });
+        // Every missing call starts before any is waited for: they run in parallel.
+        let info = needs.info.then(|| {
+            self.pending(&self.in_flight.info, info_ready, info_old.is_some(), |g| {
+                g.live(Endpoint::UserInfo)
+            })
         });
+        let stats = needs.stats.then(|| {
+            self.pending(
+                &self.in_flight.stats,
+                stats_ready,
+                stats_old.is_some(),
+                |g| g.live(Endpoint::UserStats),
+            )
+        });
+        let pricing = needs.pricing.then(|| {
+            self.pending(
+                &self.in_flight.pricing,
+                pricing_ready,
+                pricing_old.is_some(),
+                |g| g.fetch_pricing(),
+            )
+        });
+        let history = needs.history.then(|| {
+            let path = history_path.clone();
+            self.pending(
+                &self.in_flight.history,
+                history_ready,
+                history_old.is_some(),
+                move |g| g.fetch_history(&path),
+            )
+        });
+
+        let started = Instant::now();
+        let mut gathered = Gathered::default();
+        gathered.info = info.map(|p| self.settle(&mut gathered, p, info_old, started));
+        gathered.stats = stats.map(|p| self.settle(&mut gathered, p, stats_old, started));
+        gathered.pricing = pricing.map(|p| self.settle(&mut gathered, p, pricing_old, started));
+        gathered.history = history.map(|p| self.settle(&mut gathered, p, history_old, started));
         gathered
+    }
+
+    /// `older` when it is recent enough to show without a call (never for Refresh Data).
+    fn fresh<T: Clone>(&self, older: &Option<Sourced<T>>, ttl: i64) -> Option<Sourced<T>> {
+        older
+            .as_ref()
+            .filter(|o| !self.force && cache::is_fresh(o.fetched_at, self.now, ttl))
+            .cloned()
+    }
+
+    /// A part ready without a call, resting (when it has older data to show), or its call
+    /// started or joined.
+    fn pending<T: Clone + Send + 'static>(
+        &self,
+        calls: &Calls<(Sourced<T>, Option<String>)>,
+        ready: Option<Sourced<T>>,
+        has_older: bool,
+        call: impl FnOnce(&Gatherer) -> Fetched<T> + Send + 'static,
+    ) -> Pending<T> {
+        if let Some(ready) = ready {
+            return Pending::Ready(ready);
+        }
+        let key = &self.install.root;
+        if let Some(until) = (!self.force && has_older)
+            .then(|| calls.resting_until(key, self.now))
+            .flatten()
+        {
+            let cause = format!(
+                "an earlier call failed or timed out; no new call for {} s (--api-retry-after)",
+                until - self.now
+            );
+            return Pending::Resting(ApiError::Resting { until, cause });
+        }
+        let gatherer = self.clone();
+        Pending::Called(calls.start(key, move || call(&gatherer)))
+    }
+
+    /// A part's data: ready, fetched, or on failure its older copy (recorded as stale),
+    /// else the error. A call with an older copy to show is waited for `patience` from
+    /// `started`, any other for the call's own limit and a little more.
+    fn settle<T: Clone>(
+        &self,
+        gathered: &mut Gathered,
+        pending: Pending<T>,
+        older: Option<Sourced<T>>,
+        started: Instant,
+    ) -> Result<Sourced<T>, ApiError> {
+        let fetched = match pending {
+            Pending::Ready(ready) => return Ok(ready),
+            Pending::Resting(error) => Err(error),
+            Pending::Called(ticket) => {
+                let patient = older.is_some() && !self.force;
+                let wait = if patient {
+                    self.patience
+                } else {
+                    self.lock_wait()
+                };
+                ticket.wait_until(started + wait).unwrap_or_else(|| {
+                    Err(ApiError::TimedOut(format!(
+                        "no answer within {} s{}; the call goes on and its answer is kept for the next view",
+                        wait.as_secs_f32(),
+                        if patient { " (--api-patience)" } else { "" }
+                    )))
+                })
+            }
+        };
+        match fetched {
+            Ok((value, warning)) => {
+                gathered.warnings.extend(warning);
+                Ok(value)
+            }
+            Err(error) => match older {
+                Some(old) => {
+                    gathered.stale.push(Stale {
+                        error,
+                        fetched_at: old.fetched_at,
+                    });
+                    Ok(old)
+                }
+                None => Err(error),
+            },
+        }
     }
 
     /// Today's transaction cache file, named by the admin's local date like the PHP page.
@@ -305,11 +447,6 @@ impl Gatherer<'_> {
     fn fresh_pricing(&self) -> Option<Sourced<Pricing>> {
         self.cached_pricing()
             .filter(|p| cache::is_fresh(p.fetched_at, self.now, cache::PRICING_TTL))
-    }
-
-    /// An old pricing cache, when the live call failed.
-    fn stale_pricing(&self) -> Option<Sourced<Pricing>> {
-        self.cached_pricing()
     }
 
     /// A transaction cache file, fresh or not.
@@ -340,16 +477,14 @@ impl Gatherer<'_> {
             .filter(|h| cache::is_fresh(h.fetched_at, self.now, cache::TRANSACTIONS_TTL))
     }
 
-    /// Today's file however old, else the newest earlier day's, when the live call failed.
-    fn stale_history(&self, path: &Path) -> Option<Sourced<History>> {
-        self.cached_history(path).or_else(|| {
-            let dir = self.install.transaction_cache_dir();
-            let older = self
-                .config
-                .history_files
-                .newest_before(&dir, &self.today())?;
-            self.cached_history(&older)
-        })
+    /// The newest earlier day's file: today's older data when today has none.
+    fn older_history(&self) -> Option<Sourced<History>> {
+        let dir = self.install.transaction_cache_dir();
+        let older = self
+            .config
+            .history_files
+            .newest_before(&dir, &self.today())?;
+        self.cached_history(&older)
     }
 
     /// The last good user/info or user/stats answer: any age when the live call failed,
@@ -453,43 +588,6 @@ impl Gatherer<'_> {
     }
 }
 
-/// A part ready without a call, or the call's answer settled; `None` when not needed.
-fn resolve<T>(
-    gathered: &mut Gathered,
-    ready: Option<Sourced<T>>,
-    call: Option<std::thread::ScopedJoinHandle<'_, Fetched<T>>>,
-    fallback: impl FnOnce() -> Option<Sourced<T>>,
-) -> Option<Result<Sourced<T>, ApiError>> {
-    match ready {
-        Some(ready) => Some(Ok(ready)),
-        None => call.map(|call| settle(gathered, join(call), fallback)),
-    }
-}
-
-/// A fetched part, or on failure its fallback (recorded as stale), or the error.
-fn settle<T>(
-    gathered: &mut Gathered,
-    fetched: Fetched<T>,
-    fallback: impl FnOnce() -> Option<Sourced<T>>,
-) -> Result<Sourced<T>, ApiError> {
-    match fetched {
-        Ok((value, warning)) => {
-            gathered.warnings.extend(warning);
-            Ok(value)
-        }
-        Err(error) => match fallback() {
-            Some(old) => {
-                gathered.stale.push(Stale {
-                    error,
-                    fetched_at: old.fetched_at,
-                });
-                Ok(old)
-            }
-            None => Err(error),
-        },
-    }
-}
-
 /// A part the caller asked for; a part not gathered reads as a format error rather than
 /// a panic, though `gather` always fills what `Needs` names.
 pub fn required<T>(part: Option<Result<T, ApiError>>) -> Result<T, ApiError> {
@@ -498,12 +596,6 @@ pub fn required<T>(part: Option<Result<T, ApiError>>) -> Result<T, ApiError> {
 
 fn decode<T: DeserializeOwned>(data: Value) -> Result<T, ApiError> {
     serde_json::from_value(data).map_err(|e| ApiError::Format(e.to_string()))
-}
-
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Fetched<T>>) -> Fetched<T> {
-    handle
-        .join()
-        .unwrap_or_else(|_| Err(ApiError::Connect("the call's thread panicked".into())))
 }
 
 /// A cache that could not be written is a warning naming the folder, never an error page.

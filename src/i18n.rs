@@ -128,6 +128,10 @@ pub const ENGLISH: &[(&str, &str)] = &[
         "token_usage_stale",
         "Showing the last data received, {age} old.",
     ),
+    (
+        "token_usage_retry_in",
+        "The license server is asked again in {age}.",
+    ),
     ("token_usage_debug_title", "Debug API"),
     ("token_usage_debug_config", "Configuration"),
     ("token_usage_debug_api_url", "API Base URL"),

@@ -18,6 +18,7 @@ pub mod digest;
 pub mod export;
 pub mod fastcgi;
 pub mod fetch;
+pub mod flight;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod history;

@@ -101,6 +101,8 @@ fn site(args: &Args, one_request: bool) -> Result<Site, String> {
         auth,
         api,
         account_ttl: args.account_cache,
+        api_patience: args.api_patience,
+        api_retry_after: args.api_retry_after,
         memo_budget: args.memory_budget_mb * 1024 * 1024,
         one_request,
         ..SiteOptions::default()

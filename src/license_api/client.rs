@@ -105,12 +105,21 @@ pub enum ApiError {
     Refused(String),
     /// The body was larger than we read.
     TooLarge(u64),
+    /// No answer in time: the call's own limit, or the patience of a view that had older
+    /// data to show (the call then goes on). Shown as a failure to connect, as the PHP
+    /// page does; the cause says it was a time-out.
+    TimedOut(String),
+    /// An earlier call failed or timed out, so views do not call again before `until`
+    /// (Unix seconds, `--api-retry-after`).
+    Resting { until: i64, cause: String },
 }
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ApiError::Connect(_) => f.write_str("Failed to connect to License API"),
+            ApiError::Connect(_) | ApiError::TimedOut(_) | ApiError::Resting { .. } => {
+                f.write_str("Failed to connect to License API")
+            }
             ApiError::Status(status) => write!(f, "API returned HTTP {status}"),
             ApiError::Format(_) => f.write_str("Invalid API response format"),
             ApiError::Refused(text) => f.write_str(text),
@@ -129,7 +138,10 @@ impl ApiError {
     /// The underlying cause, for debug mode.
     pub fn detail(&self) -> Option<&str> {
         match self {
-            ApiError::Connect(cause) | ApiError::Format(cause) => Some(cause),
+            ApiError::Connect(cause)
+            | ApiError::Format(cause)
+            | ApiError::TimedOut(cause)
+            | ApiError::Resting { cause, .. } => Some(cause),
             _ => None,
         }
     }
@@ -369,7 +381,11 @@ fn envelope_error(error: EnvelopeError) -> ApiError {
 /// A transport error, with the license key cut out: the cause may quote the request URL,
 /// and causes reach the debug page and logs.
 fn connect_error(error: &ureq::Error, license_key: &str) -> ApiError {
-    ApiError::Connect(redact_key(&error.to_string(), license_key))
+    let cause = redact_key(&error.to_string(), license_key);
+    match error {
+        ureq::Error::Timeout(_) => ApiError::TimedOut(format!("timed out ({cause})")),
+        _ => ApiError::Connect(cause),
+    }
 }
 
 /// Replaces the key, as text and percent-encoded, with its first 8 characters and `...`.

@@ -89,7 +89,8 @@ fn with_the_api_stopped_mid_run_the_last_good_data_shows_with_a_banner() {
 fn http_500_garbage_truncated_json_and_refusals_show_stale_data_in_the_seeds_words() {
     let api = sample_api(50);
     let install = Install::new("bad-answers", &api.url());
-    let server = Server::start(&["--account-cache-seconds", "0"]);
+    // Every fault is asked at once, not after a failed call's rest.
+    let server = Server::start(&["--account-cache-seconds", "0", "--api-retry-after", "0"]);
     assert_eq!(server.get(&install, "").status, 200);
     for (fault, message) in [
         (Fault::Status500, "API returned HTTP 500"),
@@ -476,4 +477,116 @@ fn sigterm_under_load_answers_every_connection_already_accepted() {
     let answers: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(answers, vec![200; 24], "no connection dropped unanswered");
     assert!(status.success());
+}
+
+/// Views the page and times it.
+fn timed_view(server: &Server, install: &Install) -> (CgiResponse, Duration) {
+    let start = Instant::now();
+    let page = server.get(install, "");
+    (page, start.elapsed())
+}
+
+#[test]
+fn with_the_api_hanging_and_data_on_hand_views_wait_only_the_patience() {
+    let api = sample_api(50);
+    let install = Install::new("hang-patience", &api.url());
+    let server = Server::start(&["--api-timeout", "20", "--account-cache-seconds", "0"]);
+    assert_eq!(server.get(&install, "").status, 200);
+    api.set_fault(Fault::Hang);
+    expire_caches(&install);
+    let check = |(page, took): (CgiResponse, Duration)| {
+        assert_eq!(page.status, 200);
+        assert!(took < Duration::from_millis(3500), "{took:?}");
+        let html = page.text();
+        assert_eq!(
+            texts(&html, "#balance dd")[0],
+            "$12.3456",
+            "the last good balance"
+        );
+        assert!(html.contains("of 50 transactions"));
+        assert!(
+            banner(&html).starts_with("Failed to connect to License API"),
+            "{}",
+            banner(&html)
+        );
+    };
+    for _ in 0..3 {
+        check(timed_view(&server, &install));
+    }
+    std::thread::scope(|scope| {
+        let views: Vec<_> = (0..5)
+            .map(|_| scope.spawn(|| timed_view(&server, &install)))
+            .collect();
+        for view in views {
+            check(view.join().unwrap());
+        }
+    });
+    // Eight views waited for one call of each part, still hanging.
+    for endpoint in ENDPOINTS {
+        assert_eq!(api.calls(endpoint), 2, "{endpoint}");
+    }
+}
+
+#[test]
+fn after_a_timed_out_call_views_show_older_data_at_once_and_say_when_they_ask_again() {
+    let api = sample_api(20);
+    let install = Install::new("hang-rest", &api.url());
+    let server = Server::start(&[
+        "--api-timeout",
+        "2",
+        "--api-patience",
+        "1",
+        "--account-cache-seconds",
+        "0",
+    ]);
+    assert_eq!(server.get(&install, "").status, 200);
+    api.set_fault(Fault::Hang);
+    expire_caches(&install);
+    let (page, took) = timed_view(&server, &install);
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+    assert!(banner(&page.text()).starts_with("Failed to connect to License API"));
+    // The call times out at 2 s; from then on views rest instead of calling.
+    std::thread::sleep(Duration::from_millis(2500));
+    let calls = api.calls("user/info");
+    let (page, took) = timed_view(&server, &install);
+    assert!(took < Duration::from_millis(900), "{took:?}");
+    let shown = banner(&page.text());
+    assert!(
+        shown.contains("The license server is asked again in"),
+        "{shown}"
+    );
+    assert_eq!(texts(&page.text(), "#balance dd")[0], "$12.3456");
+    assert_eq!(api.calls("user/info"), calls, "no call while resting");
+    // Refresh Data still asks, and says what happened.
+    let refreshed = server.act(&install, "refresh_data");
+    assert_eq!(api.calls("user/info"), calls + 1);
+    assert!(banner(&refreshed.text()).starts_with("Failed to connect to License API"));
+    // The debug log says it was a time-out.
+    let log = server.stop();
+    assert!(
+        log.contains("timeout") || log.contains("no answer within"),
+        "{log}"
+    );
+}
+
+#[test]
+fn with_the_api_hanging_and_no_data_five_views_share_one_call_and_end_in_the_error_card() {
+    let api = sample_api(20);
+    api.set_fault(Fault::Hang);
+    let install = Install::new("hang-nodata", &api.url());
+    let server = Server::start(&["--api-timeout", "3", "--api-connect-timeout", "1"]);
+    std::thread::scope(|scope| {
+        let views: Vec<_> = (0..5)
+            .map(|_| scope.spawn(|| timed_view(&server, &install)))
+            .collect();
+        for view in views {
+            let (page, took) = view.join().unwrap();
+            assert!(took < Duration::from_secs(3 + 5), "{took:?}");
+            assert_eq!(page.status, 502);
+            let html = page.text();
+            assert!(html.contains("Unable to Load Account Data"), "{html}");
+            assert!(html.contains("Failed to connect to License API"));
+        }
+    });
+    assert_eq!(api.calls("user/info"), 1, "one call for five views");
 }
