@@ -82,7 +82,14 @@ pub struct SessionCheck {
     store: SessionStore,
     key: String,
     expected: Option<String>,
+    /// Sessions found locked, and when: for [`LOCKED_REMEMBERED`] they are refused without
+    /// waiting again, so many requests on one held session cost one wait, not a worker's
+    /// wait each.
+    locked: Mutex<HashMap<String, Instant>>,
 }
+
+/// How long a session found locked is refused at once.
+const LOCKED_REMEMBERED: Duration = Duration::from_secs(1);
 
 /// `delegate`: the panel's own answer for the browser's cookies, remembered briefly.
 pub struct DelegateCheck {
@@ -120,6 +127,7 @@ impl Auth {
                     },
                     key,
                     expected,
+                    locked: Mutex::new(HashMap::new()),
                 }))
             }
             "delegate" => {
@@ -201,6 +209,13 @@ impl SessionCheck {
         let Some(id) = first_cookie(&request.cookie_header(), &self.cookie_name) else {
             return false;
         };
+        if self.was_locked_lately(&id) {
+            eprintln!(
+                "tokenusage: php-session: session found locked by another request under {} s ago; treated as not logged in",
+                LOCKED_REMEMBERED.as_secs()
+            );
+            return false;
+        }
         // `read` refuses ids PHP would not have made.
         let session = match self.store.read(&id, now) {
             Ok(session) => session,
@@ -209,6 +224,7 @@ impl SessionCheck {
             // with the session id.
             Err(refusal @ Refusal::Locked { .. }) => {
                 eprintln!("tokenusage: php-session: {refusal}; treated as not logged in");
+                self.remember_locked(id);
                 return false;
             }
             Err(_) => return false,
@@ -217,6 +233,23 @@ impl SessionCheck {
             (Some(value), Some(expected)) => value.matches(expected),
             (Some(value), None) => value.is_truthy(),
             (None, _) => false,
+        }
+    }
+
+    fn was_locked_lately(&self, id: &str) -> bool {
+        let locked = self.locked.lock().unwrap_or_else(|e| e.into_inner());
+        locked
+            .get(id)
+            .is_some_and(|at| at.elapsed() < LOCKED_REMEMBERED)
+    }
+
+    fn remember_locked(&self, id: String) {
+        let mut locked = self.locked.lock().unwrap_or_else(|e| e.into_inner());
+        if locked.len() >= MAX_REMEMBERED {
+            locked.retain(|_, at| at.elapsed() < LOCKED_REMEMBERED);
+        }
+        if locked.len() < MAX_REMEMBERED {
+            locked.insert(id, Instant::now());
         }
     }
 }

@@ -389,13 +389,16 @@ impl Gatherer {
             Pending::Ready(ready) => return Ok(ready),
             Pending::Resting(error) => Err(error),
             Pending::Called(ticket) => {
+                // The patience runs from the call's start: a view that joins a call
+                // already past it shows the older data at once, rather than every view
+                // waiting the patience again while the call hangs.
                 let patient = older.is_some() && !self.force;
-                let wait = if patient {
-                    self.patience
+                let (wait, deadline) = if patient {
+                    (self.patience, ticket.started() + self.patience)
                 } else {
-                    self.lock_wait()
+                    (self.lock_wait(), started + self.lock_wait())
                 };
-                ticket.wait_until(started + wait).unwrap_or_else(|| {
+                ticket.wait_until(deadline).unwrap_or_else(|| {
                     Err(ApiError::TimedOut(format!(
                         "no answer within {} s{}; the call goes on and its answer is kept for the next view",
                         wait.as_secs_f32(),

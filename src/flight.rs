@@ -3,8 +3,8 @@
 //!
 //! The first request that needs a part starts its call on a thread of its own; the others
 //! wait for that call, never one behind another. A request waits as long as it chooses
-//! (a short patience when it has older data to show) while the call goes on and lands in
-//! the caches for the next view. A call that failed or timed out rests its part for
+//! (a short patience from the call's start when it has older data to show) while the
+//! call goes on and lands in the caches for the next view. A call that failed or timed out rests its part for
 //! `retry_after`, so ordinary views show the older data at once instead of asking again.
 //! I/O: starts threads; what a call does is the caller's closure.
 
@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use crate::license_api::ApiError;
 
-/// One call: its answer, once landed.
+/// One call: when it started, and its answer, once landed.
 struct Flight<T> {
+    started: Instant,
     answer: Mutex<Option<Result<T, ApiError>>>,
     landed: Condvar,
 }
@@ -25,6 +26,11 @@ struct Flight<T> {
 pub struct Ticket<T>(Arc<Flight<T>>);
 
 impl<T: Clone> Ticket<T> {
+    /// When the call started (a request may have joined it later).
+    pub fn started(&self) -> Instant {
+        self.0.started
+    }
+
     /// The call's answer, waiting until `deadline` at most; `None` when it has not landed
     /// by then (it goes on).
     pub fn wait_until(&self, deadline: Instant) -> Option<Result<T, ApiError>> {
@@ -92,6 +98,7 @@ impl<T: Clone + Send + 'static> Calls<T> {
             return Ticket(flight.clone());
         }
         let flight = Arc::new(Flight {
+            started: Instant::now(),
             answer: Mutex::new(None),
             landed: Condvar::new(),
         });
@@ -191,8 +198,9 @@ mod tests {
         let start = Instant::now();
         assert!(ticket.wait_until(soon(50)).is_none());
         assert!(start.elapsed() < Duration::from_millis(250));
-        // A later waiter gets the answer the same call brought.
+        // A later waiter joins the same call, started before it came.
         let joined = calls.start(Path::new("/a"), || Ok(2));
+        assert_eq!(joined.started(), ticket.started());
         assert_eq!(joined.wait_until(soon(5_000)).unwrap().unwrap(), 1);
     }
 

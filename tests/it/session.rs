@@ -451,9 +451,10 @@ fn a_session_php_holds_locked_costs_a_request_at_most_half_a_second_and_says_why
     assert_eq!(
         log.matches("session stayed locked by another request for")
             .count(),
-        3,
-        "{log}"
+        1,
+        "one wait; the next views are refused at once: {log}"
     );
+    assert_eq!(log.matches("treated as not logged in").count(), 3, "{log}");
     assert!(
         !log.contains("heldadmin1"),
         "no session id in the log: {log}"
