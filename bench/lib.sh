@@ -14,11 +14,13 @@
 #                                         transactions; sets API_PID API_URL API_HOST API_PORT
 #   copy_installation CT API_URL [DOMAIN] the sample installation ct/ (admin page, config,
 #                                         languages; no cache files) at CT, pointed at API_URL
-#   start_fcgi NAME LABEL SOCKET [ARG..]  tokenusage fcgi --listen unix:SOCKET --auth none;
-#                                         sets TU_PID
+#   start_fcgi NAME LABEL SOCKET [ARG..]  tokenusage fcgi --listen unix:SOCKET --auth none
+#                                         (--auth $FCGI_AUTH when set); sets TU_PID
 #   start_nginx                           Debian's nginx on a free loopback port, root $SITE,
 #                                         `\.php$` to unix:$SOCKET, $NGINX_LOCATIONS first;
-#                                         sets PORT and NGINX_PID
+#                                         sets PORT and NGINX_PID (NGINX_DIR, NGINX_HTTP,
+#                                         NGINX_PHP, NGINX_PASS: a second, different nginx)
+#   stop_process PID [GRACE]              stops one process started here before the exit
 #   http_get, http_body, proc_status, stopped_processes, forget_pid, read_wrk_output
 #
 # Only loopback and unix sockets; every wait is bounded.
@@ -125,6 +127,28 @@ forget_pid() {
     PIDS=("${kept[@]}")
 }
 
+# stop_process PID [GRACE]: stops one process started here (in PIDS) before the run ends:
+# TERM, then KILL after GRACE seconds (default 10); it is then neither in PIDS nor in
+# WATCHED, so its end is no failure and cleanup never signals its id again.
+stop_process() {
+    local pid=$1 grace=${2:-10} entry kept=()
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + grace))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+        sleep 0.05
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "$BENCH_NAME: process $pid did not stop on SIGTERM within $grace s; killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    forget_pid "$pid"
+    for entry in "${WATCHED[@]}"; do
+        [[ ${entry%%|*} == "$pid" ]] || kept+=("$entry")
+    done
+    WATCHED=("${kept[@]}")
+}
+
 # The names of the processes this run depends on that are no longer running.
 stopped_processes() {
     local entry pid name names=()
@@ -228,14 +252,15 @@ copy_installation() {
 
 # start_fcgi NAME LABEL SOCKET [EXTRA ARGS...]: `tokenusage fcgi --listen unix:SOCKET
 # --auth none`, output in $TMP/NAME.out and .err, waited for (10 s at most) until the
-# socket appears. Sets TU_PID.
+# socket appears. Sets TU_PID. FCGI_AUTH=php-session (say) replaces `none`; its other
+# options (--session-path ...) go in the extra args.
 #
 # --auth none: the benchmarks measure the responder (routing, caches, rendering, CSV,
 # FastCGI), not the admin check, so no session files are involved. Never on a real site.
 start_fcgi() {
     local name=$1 label=$2 socket=$3
     shift 3
-    "$BIN" fcgi --listen "unix:$socket" --auth none "$@" \
+    "$BIN" fcgi --listen "unix:$socket" --auth "${FCGI_AUTH:-none}" "$@" \
         >"$TMP/$name.out" 2>"$TMP/$name.err" </dev/null &
     TU_PID=$!
     PIDS+=("$TU_PID")
@@ -254,9 +279,14 @@ start_fcgi() {
 # meanwhile). Serves $SITE, passes `\.php$` to unix:$SOCKET exactly as a site would
 # (`/etc/nginx/fastcgi_params`, `SCRIPT_FILENAME $document_root$fastcgi_script_name`);
 # NGINX_LOCATIONS (location blocks, optional) come before that one, so they win.
+# Optional, for a second nginx beside the first: NGINX_DIR (its prefix, config and logs;
+# default $TMP/nginx), NGINX_HTTP (lines in the http block, e.g. an upstream), NGINX_PHP
+# (lines in the `\.php$` location, e.g. fastcgi_keep_conn on;), NGINX_PASS (what
+# fastcgi_pass names; default unix:$SOCKET).
 start_nginx() {
     [[ -x $NGINX ]] || die "nginx is not installed (apt-get install -y nginx)"
-    mkdir -p "$TMP/nginx/tmp"
+    local dir=${NGINX_DIR:-$TMP/nginx}
+    mkdir -p "$dir/tmp"
     PORT=
     local attempt candidate
     for attempt in 1 2 3 4 5; do
@@ -264,8 +294,8 @@ start_nginx() {
         port_in_use "$candidate" && continue
         write_nginx_conf "$candidate"
         log "starting nginx on 127.0.0.1:$candidate"
-        "$NGINX" -p "$TMP/nginx" -e "$TMP/nginx/error.log" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' \
-            >"$TMP/nginx/stdout.log" 2>&1 </dev/null &
+        "$NGINX" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -g 'daemon off;' \
+            >"$dir/stdout.log" 2>&1 </dev/null &
         NGINX_PID=$!
         PIDS+=("$NGINX_PID")
         for _ in $(seq 100); do
@@ -277,39 +307,40 @@ start_nginx() {
             sleep 0.1
         done
         [[ -n $PORT ]] && break
-        if grep -q 'Address already in use' "$TMP/nginx/error.log" 2>/dev/null; then
+        if grep -q 'Address already in use' "$dir/error.log" 2>/dev/null; then
             echo "   port $candidate was taken; trying another (attempt $attempt)"
             kill -TERM "$NGINX_PID" 2>/dev/null || true
             wait "$NGINX_PID" 2>/dev/null || true
             forget_pid "$NGINX_PID"
-            : >"$TMP/nginx/error.log"
+            : >"$dir/error.log"
             continue
         fi
-        die "nginx did not start: $(cat "$TMP/nginx/stdout.log")"
+        die "nginx did not start: $(cat "$dir/stdout.log")"
     done
     [[ -n $PORT ]] || die "found no free loopback port for nginx"
     WATCHED+=("$NGINX_PID|nginx")
 }
 
 write_nginx_conf() {
-    local user_line=
+    local user_line= dir=${NGINX_DIR:-$TMP/nginx}
     [[ $(id -u) == 0 ]] && user_line="user root;"
-    cat >"$TMP/nginx/nginx.conf" <<EOF
+    cat >"$dir/nginx.conf" <<EOF
 $user_line
 worker_processes auto;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
 events { worker_connections 1024; }
 http {
     access_log off;
     # The README's advice: buffers that hold a whole page (about 110 KB with 300 rows),
     # so nginx does not spool each answer to a temporary file.
     fastcgi_buffers 16 16k;
-    client_body_temp_path $TMP/nginx/tmp/body;
-    fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
-    proxy_temp_path $TMP/nginx/tmp/proxy;
-    uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
-    scgi_temp_path $TMP/nginx/tmp/scgi;
+    client_body_temp_path $dir/tmp/body;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    proxy_temp_path $dir/tmp/proxy;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+${NGINX_HTTP:-}
     server {
         listen 127.0.0.1:$1;
         root $SITE;
@@ -317,7 +348,8 @@ ${NGINX_LOCATIONS:-}
         location ~ \.php\$ {
             include /etc/nginx/fastcgi_params;
             fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
-            fastcgi_pass unix:$SOCKET;
+${NGINX_PHP:-}
+            fastcgi_pass ${NGINX_PASS:-unix:$SOCKET};
         }
     }
 }

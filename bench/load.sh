@@ -13,7 +13,7 @@
 # and the temporary folder removed at exit, on failure and on Ctrl-C alike. The setup is
 # bench/lib.sh, shared with bench/run.sh (issue 5's figures as one table).
 #
-# Usage: bash bench/load.sh
+# Usage: bash bench/load.sh [load|attack]
 #   DURATION=60       seconds of load in all (split in three, one part per URL) ...
 #   PER_URL=1         ... or DURATION seconds for each URL
 #   CONNECTIONS=64    wrk connections (concurrency); THREADS=2 wrk threads
@@ -21,7 +21,42 @@
 #   TRANSACTIONS=10000  transactions in the sample API's history
 #   WORKERS=N         tokenusage --workers (unset: its default)
 #   KEEP_TMP=1        keep the temporary folder (logs, configs) and print its path
+#
+# Attack mode: bash bench/load.sh attack (or MODE=attack bash bench/load.sh), about 2 min.
+# A "real admin" (curl, one page-1 view at a time through nginx) measures its latency
+# while one thing misbehaves, each row on a fresh tokenusage: idle16, idle200 (idle
+# connections on the FastCGI socket), trickle16 (BEGIN_REQUEST, then PARAMS a byte at a
+# time), keepalive (nginx upstream keepalive 32 + fastcgi_keep_conn on, wrk -c64),
+# api-hang, api-hang-5 (the license API never answers, caches warm, 1 or 5 admins),
+# session-lock (--auth php-session; 64 requests on a session file PHP holds locked).
+# One table: the admin's p50/p99/max/count beside a baseline (the same admin loop on the
+# same setup, nothing misbehaving), PASS when p99 < 1.5 s and every view was the
+# dashboard. Exit 0 all rows passed, 1 some failed, 2 the run failed. Details:
+# bench/attack.sh; the hostile sockets: bench/attack.py (python3). Also needs curl, wrk,
+# flock, php-cli (session-lock). Settings (with TRANSACTIONS, WORKERS, THREADS, KEEP_TMP):
+#   ATTACK_SECONDS=10   seconds of each row's attack (the admin's window)
+#   BASELINE_SECONDS=3  seconds of each row's baseline, just before its attack
+#   ADMIN_TIMEOUT=5     seconds after which the admin's curl gives up (a failed view,
+#                       counted as ADMIN_TIMEOUT: shown as ">=", a lower bound)
+#   TRICKLE_INTERVAL=10 seconds between two bytes of a trickle16 connection
+#   ATTACK_ROWS="idle16 idle200 trickle16 keepalive api-hang api-hang-5 session-lock"
+#                       the rows to run, in order; api-hang-cold (the API hangs with
+#                       nothing on hand: an info row) can be added
 set -euo pipefail
+
+MODE=${MODE:-load}
+if (($# > 0)); then
+    MODE=$1
+    shift
+fi
+[[ $MODE == load || $MODE == attack ]] || {
+    echo "load.sh: unknown mode '$MODE' (load or attack)" >&2
+    exit 2
+}
+(($# == 0)) || {
+    echo "load.sh: unexpected arguments: $*" >&2
+    exit 2
+}
 
 DURATION=${DURATION:-60}
 PER_URL=${PER_URL:-0}
@@ -35,6 +70,12 @@ KEEP_TMP=${KEEP_TMP:-0}
 BENCH_NAME=load.sh
 # shellcheck source=bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+if [[ $MODE == attack ]]; then
+    # shellcheck source=bench/attack.sh
+    source "$ROOT/bench/attack.sh"
+    exit 2 # attack.sh exits itself
+fi
 
 for name in DURATION CONNECTIONS THREADS TIMEOUT TRANSACTIONS; do
     [[ ${!name} =~ ^[0-9]+$ && ${!name} -gt 0 ]] || die "$name must be a positive integer, not '${!name}'"

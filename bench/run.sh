@@ -19,7 +19,8 @@
 # Figures:
 #   1 latency floor: warm and cold views with the API delaying each call by 100 ms,
 #     against what the PHP page (calls in sequence) needs at least
-#   2 throughput: wrk on page 1 against nginx serving the saved page, p50 and p99
+#   2 throughput: wrk on page 1 against nginx serving the saved page, p50 and p99; the same
+#     through an nginx upstream with keepalive 32 and fastcgi_keep_conn on
 #   3 page 34 against page 1: sequential latency and wrk throughput
 #   4 CSV: 10,000 rows against the same CSV as a static file; 100,000 rows against 10,000
 #   5 memory: peak RSS during the throughput run; 100 installations in one process
@@ -265,13 +266,23 @@ location() {
         }
 EOF
 }
+PAGE_PATH=/ct/admin/tokenusage.php
 NGINX_LOCATIONS="$(location '^/lat0/.*\.php$' "$TMP/lat0.sock")
 $(location '^/lat30/.*\.php$' "$TMP/lat30.sock")
 $(location '^/i[0-9]+/.*\.php$' "$TMP/multi.sock")
-$(location '^/w64/.*\.php$' "$TMP/w64.sock")"
+$(location '^/w64/.*\.php$' "$TMP/w64.sock")
+        # The README's keepalive advice: /ka/ is the main installation's page through an
+        # upstream that keeps 32 connections open.
+        location ~ ^/ka/.*\.php\$ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME \$document_root$PAGE_PATH;
+            fastcgi_pass tokenusage_keepalive;
+            fastcgi_keep_conn on;
+        }"
+NGINX_HTTP="    upstream tokenusage_keepalive { server unix:$SOCKET; keepalive 32; }"
 start_nginx
 BASE=http://127.0.0.1:$PORT
-PAGE=/ct/admin/tokenusage.php
+PAGE=$PAGE_PATH
 
 log "warming up: page 1 and the CSV of ct (saved under static/), lat0, lat30"
 mkdir -p "$SITE/static"
@@ -298,6 +309,9 @@ HWM_MAIN=$(proc_status "$MAIN_PID" VmHWM)
 cpu_per_request static "$BASE/static/page1.html"
 declare -A TPS=()
 for k in "${!W[@]}"; do TPS[$k]=${W[$k]}; done
+run_wrk keepalive "$BASE/ka$PAGE"
+declare -A TPKA=()
+for k in "${!W[@]}"; do TPKA[$k]=${W[$k]}; done
 run_wrk page34 "$BASE$PAGE?page=34"
 declare -A TP34=()
 for k in "${!W[@]}"; do TP34[$k]=${W[$k]}; done
@@ -434,6 +448,11 @@ row "2 throughput page 1, p50" "same wrk runs (--latency)" \
 row "2 throughput page 1, p99" "same wrk runs (--latency)" \
     "$(ms "$(calc "${TP1[p99_us]} / 1000")")" "$(ms "$(calc "${TPS[p99_us]} / 1000")")" \
     "$(calc "${TP1[p99_us]} / ${TPS[p99_us]}")" info
+row "2 throughput p1, nginx keepalive" "wrk -c$CONNECTIONS -d${WRK_SECONDS}s via keepalive 32 vs p1 above" \
+    "$(printf %.0f "${TPKA[rps]}")" "$(printf %.0f "${TP1[rps]}")" "$(calc "${TPKA[rps]} / ${TP1[rps]}")" info
+row "2 keepalive p99" "same wrk run (--latency) vs p1 above" \
+    "$(ms "$(calc "${TPKA[p99_us]} / 1000")")" "$(ms "$(calc "${TP1[p99_us]} / 1000")")" \
+    "$(calc "${TPKA[p99_us]} / ${TP1[p99_us]}")" info
 cpu_p1=$(calc "${TP1[cpu_tu]} + ${TP1[cpu_nginx]}")
 cpu_static=$(calc "${TPS[cpu_tu]} + ${TPS[cpu_nginx]}")
 row "2 CPU per request, page 1" "utime+stime of main + nginx workers during the wrk runs" \

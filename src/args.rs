@@ -52,6 +52,14 @@ pub struct Args {
     /// The longest one license API call may take (the PHP page's max_execution_time).
     pub api_timeout: Duration,
     pub api_connect_timeout: Duration,
+    /// Open FastCGI connections at most.
+    pub max_connections: usize,
+    /// Longest a FastCGI request's records may take, whole.
+    pub request_timeout: Duration,
+    /// Longest a kept-alive FastCGI connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Longest writing one response may take (zero: no limit).
+    pub write_timeout: Duration,
     /// How long a view with older data on hand waits for the license server.
     pub api_patience: Duration,
     /// How long views do not call again after a failed or timed-out call.
@@ -63,7 +71,11 @@ pub struct Args {
 }
 
 /// The options that take a value, in `--name` form.
-const VALUE_OPTIONS: [&str; 19] = [
+const VALUE_OPTIONS: [&str; 23] = [
+    "max-connections",
+    "request-timeout",
+    "idle-timeout",
+    "write-timeout",
     "api-patience",
     "api-retry-after",
     "memory-budget-mb",
@@ -105,7 +117,15 @@ Usage:
 Options (each also read from TOKENUSAGE_<NAME>, e.g. TOKENUSAGE_ROOT):
   --listen SPEC        unix:/path.sock or HOST:PORT to bind
   --socket-mode MODE   permissions of a unix socket we create (octal, default 0660)
-  --workers N          worker threads (default 16)
+  --workers N          worker threads: requests handled at once (default 16)
+  --max-connections N  open FastCGI connections at most (default 1024, lowered to fit
+                       the open-file limit); past it the longest-silent idle one closes
+  --request-timeout SECONDS  a request's records (BEGIN_REQUEST to the end of STDIN)
+                       are due whole within this (default 10)
+  --idle-timeout SECONDS     a kept-alive FastCGI connection may wait this long for its
+                       next request (default 75, longer than nginx's keepalive_timeout)
+  --write-timeout SECONDS    writing one response may take this long in all (default
+                       30; 0: no limit)
   --root DIR           the installation's ct folder, instead of finding it per request
                        from SCRIPT_FILENAME (.../ct/admin/tokenusage.php -> .../ct)
   --templates DIR      templates overriding the embedded ones
@@ -267,6 +287,31 @@ pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Ar
         let seconds = number("account-cache-seconds", &seconds, any, "a number")?;
         parsed.account_cache = Duration::from_secs(seconds);
     }
+    if let Some(count) = lookup("max-connections") {
+        let valid = |n: &usize| (1..=1_000_000).contains(n);
+        parsed.max_connections = number(
+            "max-connections",
+            &count,
+            valid,
+            "a number from 1 to 1000000",
+        )?;
+    }
+    if let Some(seconds) = lookup("request-timeout") {
+        parsed.request_timeout = seconds_option("request-timeout", &seconds)?;
+    }
+    if let Some(seconds) = lookup("idle-timeout") {
+        parsed.idle_timeout = seconds_option("idle-timeout", &seconds)?;
+    }
+    if let Some(seconds) = lookup("write-timeout") {
+        // 0 is valid: no limit.
+        let seconds = number(
+            "write-timeout",
+            &seconds,
+            |_: &u64| true,
+            "a number of seconds",
+        )?;
+        parsed.write_timeout = Duration::from_secs(seconds);
+    }
     if let Some(seconds) = lookup("api-patience") {
         // 0 is valid: show older data at once.
         let seconds = number(
@@ -379,6 +424,10 @@ fn with_command(command: Command) -> Args {
         auth: AuthOptions::default(),
         api_timeout: Duration::from_secs(30),
         api_connect_timeout: Duration::from_secs(10),
+        max_connections: 1024,
+        request_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(75),
+        write_timeout: Duration::from_secs(30),
         api_patience: Duration::from_secs(2),
         api_retry_after: Duration::from_secs(30),
         account_cache: Duration::from_secs(30),
@@ -581,6 +630,45 @@ mod tests {
         assert!(!note.chars().any(char::is_control), "{note:?}");
         assert!(note.contains("x?[error] forged line??[31m?"), "{note}");
         assert!(note.len() < 400 && note.ends_with(" ..."), "{note}");
+    }
+
+    #[test]
+    fn connection_and_patience_limits_come_from_arguments_or_the_environment() {
+        let defaults = parse(&[], &no_env).unwrap();
+        assert_eq!(defaults.max_connections, 1024);
+        assert_eq!(defaults.request_timeout, Duration::from_secs(10));
+        assert_eq!(defaults.idle_timeout, Duration::from_secs(75));
+        assert_eq!(defaults.api_patience, Duration::from_secs(2));
+        assert_eq!(defaults.api_retry_after, Duration::from_secs(30));
+        let env = |name: &str| (name == "TOKENUSAGE_IDLE_TIMEOUT").then(|| "60".to_string());
+        let parsed = parse(
+            &args(&[
+                "fcgi",
+                "--max-connections",
+                "256",
+                "--request-timeout=5",
+                "--write-timeout",
+                "0",
+                "--api-patience",
+                "0",
+                "--api-retry-after",
+                "10",
+            ]),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(parsed.max_connections, 256);
+        assert_eq!(parsed.request_timeout, Duration::from_secs(5));
+        assert_eq!(parsed.idle_timeout, Duration::from_secs(60));
+        assert_eq!(parsed.write_timeout, Duration::ZERO);
+        assert_eq!(parsed.api_patience, Duration::ZERO);
+        assert_eq!(parsed.api_retry_after, Duration::from_secs(10));
+        assert!(
+            parse(&args(&["--max-connections", "0"]), &no_env)
+                .unwrap_err()
+                .contains("1 to 1000000")
+        );
+        assert!(parse(&args(&["--request-timeout", "0"]), &no_env).is_err());
     }
 
     #[test]

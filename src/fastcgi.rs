@@ -233,6 +233,11 @@ impl Decoder {
     pub fn is_empty(&self) -> bool {
         self.start >= self.buf.len()
     }
+
+    /// Bytes received and not yet taken out as records (part of a record, or more).
+    pub fn buffered(&self) -> usize {
+        self.buf.len().saturating_sub(self.start)
+    }
 }
 
 /// Decodes the body of a BEGIN_REQUEST record.
@@ -459,6 +464,20 @@ mod tests {
         }
         assert_eq!(records, [b"first".to_vec(), b"second".to_vec()]);
         assert!(decoder.is_empty());
+    }
+
+    #[test]
+    fn the_decoder_counts_the_bytes_it_holds_until_they_are_records() {
+        let mut out = Vec::new();
+        encode_record(&mut out, RecordType::Params, 1, b"abc");
+        let mut decoder = Decoder::new();
+        decoder.feed(&out[..10]);
+        assert_eq!(decoder.buffered(), 10);
+        assert_eq!(decoder.next_record(), Ok(None));
+        decoder.feed(&out[10..]);
+        assert_eq!(decoder.buffered(), out.len());
+        assert!(decoder.next_record().unwrap().is_some());
+        assert_eq!(decoder.buffered(), 0);
     }
 
     #[test]

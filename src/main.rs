@@ -167,6 +167,10 @@ fn serve_fastcgi(
     let site = Arc::new(site(args, false)?);
     let options = fastcgi::ServerOptions {
         workers: args.workers,
+        max_connections: args.max_connections,
+        head_timeout: args.request_timeout,
+        idle_timeout: args.idle_timeout,
+        write_timeout: args.write_timeout,
         ..fastcgi::ServerOptions::default()
     };
     let handler: fastcgi::Handler = Arc::new(move |request| handle(request, &site));

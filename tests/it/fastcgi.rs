@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -90,6 +90,14 @@ impl TestServer {
             Address::Tcp(addr) => addr.to_string(),
             Address::Unix(path) => path.display().to_string(),
         }
+    }
+
+    /// A unix socket connection whose reads give up after `timeout`.
+    fn unix_stream(&self, timeout: Duration) -> UnixStream {
+        let Address::Unix(path) = &self.address else {
+            panic!("not a unix socket server");
+        };
+        connect(path, timeout).unwrap()
     }
 
     fn connect(&self) -> Box<dyn Duplex> {
@@ -287,9 +295,10 @@ fn the_connection_closes_after_a_request_without_keep_conn() {
 }
 
 #[test]
-fn get_values_reports_the_worker_count_and_no_multiplexing() {
+fn get_values_reports_the_connection_cap_the_worker_count_and_no_multiplexing() {
     let server = TestServer::tcp(ServerOptions {
         workers: 3,
+        max_connections: 5,
         ..options()
     });
     let mut conn = server.connect();
@@ -304,7 +313,7 @@ fn get_values_reports_the_worker_count_and_no_multiplexing() {
     let reply = read_record(&mut *conn).unwrap();
     assert_eq!((reply.kind, reply.id), (GET_VALUES_RESULT, 0));
     let expected: [(&[u8], &[u8]); 3] = [
-        (b"FCGI_MAX_CONNS", b"3"),
+        (b"FCGI_MAX_CONNS", b"5"),
         (b"FCGI_MAX_REQS", b"3"),
         (b"FCGI_MPXS_CONNS", b"0"),
     ];
@@ -570,5 +579,159 @@ fn random_records_never_stop_the_server() {
         let _ = io::copy(&mut conn, &mut io::sink());
     }
     assert_serves(&server);
+    server.stop();
+}
+
+// ---- Slow, idle and greedy peers (short deadlines through ServerOptions) ----
+
+/// True when the server closed `stream` within `limit` (EOF or an error; not a timeout).
+fn closed_within(stream: &mut UnixStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    match stream.read(&mut [0u8; 64]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(err) => !matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+fn quick(options: ServerOptions) -> TestServer {
+    TestServer::unix(options, 0o600)
+}
+
+#[test]
+fn a_new_connection_that_sends_nothing_is_closed_at_the_head_deadline() {
+    let server = quick(ServerOptions {
+        head_timeout: Duration::from_millis(500),
+        ..options()
+    });
+    let mut silent = server.unix_stream(TIMEOUT);
+    let started = Instant::now();
+    assert!(closed_within(&mut silent, Duration::from_secs(3)));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(400), "closed after {took:?}");
+    assert_serves(&server);
+    server.stop();
+}
+
+#[test]
+fn a_kept_alive_connection_idles_until_the_idle_timeout_and_not_longer() {
+    let server = quick(ServerOptions {
+        head_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(1500),
+        ..options()
+    });
+    let mut conn = server.unix_stream(TIMEOUT);
+    exchange(&mut conn, &get(1, true, "first")).unwrap();
+    // Past the head deadline, well before the idle timeout: still open and usable.
+    assert!(!closed_within(&mut conn, Duration::from_millis(700)));
+    conn.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let second = exchange(&mut conn, &get(2, true, "second")).unwrap();
+    assert!(second.text().contains("query=second\n"));
+    let idle_since = Instant::now();
+    assert!(closed_within(&mut conn, Duration::from_secs(4)));
+    let idled = idle_since.elapsed();
+    assert!(
+        idled >= Duration::from_millis(1300),
+        "closed after {idled:?} idle"
+    );
+    server.stop();
+}
+
+#[test]
+fn at_the_connection_cap_the_longest_silent_idle_connection_makes_room_and_heads_go_last() {
+    let server = quick(ServerOptions {
+        workers: 1,
+        max_connections: 4,
+        ..options()
+    });
+    let pause = || thread::sleep(Duration::from_millis(100));
+    let mut fresh_a = server.unix_stream(TIMEOUT);
+    pause();
+    let mut idle_b = server.unix_stream(TIMEOUT);
+    exchange(&mut idle_b, &get(1, true, "b")).unwrap();
+    pause();
+    let mut head_c = server.unix_stream(TIMEOUT);
+    head_c.write_all(&begin(1, 1, false)).unwrap();
+    head_c
+        .write_all(&record(PARAMS, 1, &pairs(&[(b"QUERY_STRING", b"c")])))
+        .unwrap();
+    pause();
+    let mut fresh_d = server.unix_stream(TIMEOUT);
+    pause();
+    // Each newcomer past 4 closes the one silent longest among those with no request
+    // in progress: A (new, silent), then B (idle since its answer), then D.
+    let _e = server.unix_stream(TIMEOUT);
+    assert!(closed_within(&mut fresh_a, Duration::from_secs(2)), "A");
+    assert!(
+        !closed_within(&mut idle_b, Duration::from_millis(200)),
+        "B not yet"
+    );
+    let _f = server.unix_stream(TIMEOUT);
+    assert!(closed_within(&mut idle_b, Duration::from_secs(2)), "B");
+    let mut g = server.unix_stream(TIMEOUT);
+    assert!(closed_within(&mut fresh_d, Duration::from_secs(2)), "D");
+    // The head in progress was kept: it ends and is answered; so is the newest.
+    head_c.write_all(&stream(PARAMS, 1, b"")).unwrap();
+    head_c.write_all(&stream(STDIN, 1, b"")).unwrap();
+    let reply = read_reply(&mut head_c, 1).unwrap();
+    assert!(reply.text().contains("query=c\n"), "{}", reply.text());
+    let reply = exchange(&mut g, &get(1, false, "g")).unwrap();
+    assert!(reply.text().contains("query=g\n"));
+    server.stop();
+}
+
+#[test]
+fn a_peer_that_never_reads_its_answer_frees_the_worker_at_the_write_deadline() {
+    let server = quick(ServerOptions {
+        workers: 1,
+        write_timeout: Duration::from_millis(500),
+        ..options()
+    });
+    let mut hog = server.unix_stream(TIMEOUT);
+    hog.write_all(&get(1, false, "size=8000000")).unwrap();
+    thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let mut next = server.unix_stream(TIMEOUT);
+    let reply = exchange(&mut next, &get(1, false, "next")).unwrap();
+    assert!(reply.text().contains("query=next\n"));
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(2), "answered after {waited:?}");
+    drop(hog);
+    server.stop();
+}
+
+#[test]
+fn over_the_memory_budget_the_largest_request_head_is_closed() {
+    let server = quick(ServerOptions {
+        max_buffered_bytes: 100_000,
+        ..options()
+    });
+    let head = |conn: &mut UnixStream, bytes: usize| {
+        conn.write_all(&begin(1, 1, false)).unwrap();
+        let value = vec![b'v'; bytes];
+        let filler = pairs(&[(b"HTTP_X_FILLER", &value)]);
+        for chunk in filler.chunks(60_000) {
+            conn.write_all(&record(PARAMS, 1, chunk)).unwrap();
+        }
+    };
+    let mut big = server.unix_stream(TIMEOUT);
+    head(&mut big, 80_000);
+    thread::sleep(Duration::from_millis(200));
+    let mut small = server.unix_stream(TIMEOUT);
+    head(&mut small, 30_000);
+    assert!(
+        closed_within(&mut big, Duration::from_secs(2)),
+        "the largest head"
+    );
+    small
+        .write_all(&record(PARAMS, 1, &pairs(&[(b"QUERY_STRING", b"small")])))
+        .unwrap();
+    small.write_all(&stream(PARAMS, 1, b"")).unwrap();
+    small.write_all(&stream(STDIN, 1, b"")).unwrap();
+    let reply = read_reply(&mut small, 1).unwrap();
+    assert!(reply.text().contains("query=small\n"), "{}", reply.text());
     server.stop();
 }

@@ -12,4 +12,5 @@ mod nginx;
 mod page;
 mod security;
 mod session;
+mod slow_peers;
 mod support;
