@@ -4,14 +4,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use tokenusage::app::{Site, SiteOptions, handle};
-use tokenusage::args::{self, Args, Command, SessionTarget};
+use tokenusage::auth::session_store;
 use tokenusage::auth::{self, Auth};
-use tokenusage::license_api::{ApiClient, client};
+use tokenusage::cli::{self as args, Args, Command, SessionTarget};
+use tokenusage::data::license_api::{ApiClient, client};
+use tokenusage::dev::{demo, sample_api};
 use tokenusage::php::session::session_keys_report;
-use tokenusage::response::Response;
-use tokenusage::session_store;
+use tokenusage::transport::response::Response;
 use tokenusage::transport::{cgi, fastcgi, signals};
-use tokenusage::{demo, sample_api};
 
 fn main() -> ExitCode {
     // glibc gives each busy thread its own malloc arena and keeps what they free: with 16

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| tokenusage::fuzzing::cache_files(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tokenusage::dev::fuzzing::cache_files(data));

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| tokenusage::fuzzing::php_session(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tokenusage::dev::fuzzing::php_session(data));

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| tokenusage::fuzzing::query_and_cookies(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tokenusage::dev::fuzzing::query_and_cookies(data));

@@ -4,8 +4,8 @@
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 
-use crate::request::Request;
-use crate::response::Response;
+use crate::transport::request::Request;
+use crate::transport::response::Response;
 
 /// The largest request body we read (the page takes none; this bounds a hostile one).
 const MAX_BODY: u64 = 1024 * 1024;

@@ -2,13 +2,14 @@
 
 pub mod cgi;
 pub mod fastcgi;
-pub mod http;
+pub mod request;
+pub mod response;
 pub mod signals;
 
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::request::Request;
-use crate::response::Response;
+use crate::transport::request::Request;
+use crate::transport::response::Response;
 
 /// Calls `handler`; a panic in it (there should be none) is logged and answered with a
 /// 500 page rather than the web server's blank error or a dropped connection.

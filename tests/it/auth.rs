@@ -10,13 +10,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::session::{nobody_uid, php_session};
 use crate::support::*;
-use tokenusage::transport::http::{HttpRequest, HttpResponse, serve_http};
+use tokenusage::dev::http::{HttpRequest, HttpResponse, serve_http};
 
 const KEY: &str = "admin_logged_in";
 
 /// The server in php-session mode over `dir`, and a page request with a session cookie.
 struct Panel {
-    api: tokenusage::sample_api::SampleApi,
+    api: tokenusage::dev::sample_api::SampleApi,
     install: Install,
     sessions: TempDir,
     server: Server,

@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokenusage::app::{Site, SiteOptions};
-use tokenusage::demo::{PAGE_PATH, page_handler};
-use tokenusage::sample_api::SampleApi;
-use tokenusage::transport::http::serve_http;
+use tokenusage::dev::demo::{PAGE_PATH, page_handler};
+use tokenusage::dev::http::serve_http;
+use tokenusage::dev::sample_api::SampleApi;
 
 use crate::support::*;
 

@@ -12,10 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use tokenusage::fastcgi::Limits;
-use tokenusage::request::Request;
-use tokenusage::response::Response;
+use tokenusage::transport::fastcgi::codec::Limits;
 use tokenusage::transport::fastcgi::{Listener, ServerOptions, bind, serve};
+use tokenusage::transport::request::Request;
+use tokenusage::transport::response::Response;
 
 use crate::support::connect;
 use crate::support::fcgi::{

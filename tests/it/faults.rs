@@ -9,7 +9,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use tokenusage::sample_api::{ENDPOINTS, Fault, OTHER_ENDPOINT, SampleApiOptions};
+use tokenusage::dev::sample_api::{ENDPOINTS, Fault, OTHER_ENDPOINT, SampleApiOptions};
 
 /// Makes every cache look an hour and a bit old, as if time had passed.
 fn expire_caches(install: &Install) {
@@ -292,7 +292,8 @@ fn broken_cache_files_are_misses_and_replaced() {
         );
         let replaced = fs::read(&file).unwrap();
         assert!(
-            tokenusage::cache::parse_transactions(&replaced).is_some_and(|c| c.value.len() == 40),
+            tokenusage::data::cache::parse_transactions(&replaced)
+                .is_some_and(|c| c.value.len() == 40),
             "case {i}: replaced with a good file"
         );
     }
@@ -322,9 +323,9 @@ fn kill_9_during_cache_writes_never_leaves_a_torn_file() {
         for path in [install.pricing_cache(), today_file(&install)] {
             if let Ok(bytes) = fs::read(&path) {
                 let whole = if path == install.pricing_cache() {
-                    tokenusage::cache::parse_pricing(&bytes).is_some()
+                    tokenusage::data::cache::parse_pricing(&bytes).is_some()
                 } else {
-                    tokenusage::cache::parse_transactions(&bytes).is_some()
+                    tokenusage::data::cache::parse_transactions(&bytes).is_some()
                 };
                 assert!(whole, "round {round}: {} is torn", path.display());
             }

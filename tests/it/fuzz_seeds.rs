@@ -1,12 +1,12 @@
 //! The fuzz corpus at test speed: every committed seed (`fuzz/seeds/TARGET/`) and every
 //! crash input kept as a regression (`fuzz/regressions/TARGET/`) goes through the same
-//! function its libFuzzer target runs (`tokenusage::fuzzing`), on the stable toolchain.
+//! function its libFuzzer target runs (`tokenusage::dev::fuzzing`), on the stable toolchain.
 //! A panic here is a parser bug that fuzzing once found, come back.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use tokenusage::fuzzing::{TARGETS, target};
+use tokenusage::dev::fuzzing::{TARGETS, target};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")

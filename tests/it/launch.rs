@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use tokenusage::sample_api::SampleApiOptions;
+use tokenusage::dev::sample_api::SampleApiOptions;
 
 #[test]
 fn with_no_arguments_it_serves_fastcgi_on_a_listening_socket_passed_as_fd_0() {

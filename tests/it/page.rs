@@ -4,7 +4,7 @@
 use std::fs;
 
 use crate::support::*;
-use tokenusage::sample_api::{Fault, SampleApiOptions};
+use tokenusage::dev::sample_api::{Fault, SampleApiOptions};
 
 /// The labels of the navigation's links and buttons, in order.
 fn nav_labels(html: &str) -> Vec<String> {

@@ -2,9 +2,9 @@
 //! CSV defused; every admin response carries the protective headers.
 
 use crate::support::*;
-use tokenusage::sample_api::{Fault, HOSTILE_SUFFIX, SampleApiOptions};
+use tokenusage::dev::sample_api::{Fault, HOSTILE_SUFFIX, SampleApiOptions};
 
-fn hostile_api(transactions: usize) -> tokenusage::sample_api::SampleApi {
+fn hostile_api(transactions: usize) -> tokenusage::dev::sample_api::SampleApi {
     sample_api_with(SampleApiOptions {
         transactions,
         hostile: true,
@@ -400,7 +400,7 @@ fn files_of_ours_are_private_and_hold_nothing_that_tests_a_guess_of_the_key() {
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         json["owner"].as_str().unwrap().to_string()
     };
-    assert!(!owner(&install).contains(&tokenusage::digest::md5_hex(&material)));
+    assert!(!owner(&install).contains(&tokenusage::data::digest::md5_hex(&material)));
     assert_eq!(owner(&install).len(), 64);
     assert_ne!(owner(&install), owner(&twin));
 }

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokenusage::php::session::{Handler, SessionValue};
-use tokenusage::session_store::{
+use tokenusage::auth::session_store::{
     MAX_SESSION_BYTES, Refusal, SavePath, SessionStore, read_path, valid_session_id,
 };
+use tokenusage::php::session::{Handler, SessionValue};
 
 use crate::support::TempDir;
 

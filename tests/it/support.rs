@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokenusage::sample_api::{SampleApi, SampleApiOptions};
+use tokenusage::dev::sample_api::{SampleApi, SampleApiOptions};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokenusage");
@@ -647,7 +647,7 @@ pub fn attrs(html: &str, selector: &str, attr: &str) -> Vec<String> {
 /// Today's transaction cache file of the sample installation (UTC, the sample's zone).
 pub fn today_file(install: &Install) -> PathBuf {
     let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-    tokenusage::cache::transaction_cache_file(
+    tokenusage::data::cache::transaction_cache_file(
         &install.transaction_cache_dir(),
         "demo.example.com",
         &today,

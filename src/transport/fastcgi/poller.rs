@@ -28,7 +28,7 @@ use super::{
     ACCEPT_RETRY, Conn, DRAIN_DEADLINE, LINGER, Listener, ServerOptions, Stream, TICK,
     is_disconnect, is_transient,
 };
-use crate::fastcgi::{CodecError, Decoder, Limits};
+use crate::transport::fastcgi::codec::{CodecError, Decoder, Limits};
 
 /// How long a connection accepted just before shutdown may take to send its request.
 const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(2);

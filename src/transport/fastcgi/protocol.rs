@@ -4,12 +4,12 @@
 //! One request at a time per connection (`FCGI_MPXS_CONNS` 0): a second BEGIN_REQUEST
 //! while one is in progress gets FCGI_CANT_MPX_CONN.
 
-use crate::fastcgi::{
+use crate::transport::fastcgi::codec::{
     self as codec, CodecError, Limits, MANAGEMENT_ID, ProtocolStatus, ROLE_RESPONDER, Record,
     RecordType,
 };
-use crate::request::Request;
-use crate::response::Response;
+use crate::transport::request::Request;
+use crate::transport::response::Response;
 
 /// What `GET_VALUES` answers.
 #[derive(Debug, Clone)]
@@ -219,7 +219,7 @@ fn management(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fastcgi::Decoder;
+    use crate::transport::fastcgi::codec::Decoder;
 
     fn values() -> Values {
         Values {

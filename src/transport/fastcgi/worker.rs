@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use super::protocol::Complete;
 use super::{Conn, Handler, Stream, is_disconnect, wait_for};
-use crate::fastcgi::{self as codec, ProtocolStatus, RecordType};
-use crate::response::Response;
+use crate::transport::fastcgi::codec::{self as codec, ProtocolStatus, RecordType};
+use crate::transport::response::Response;
 
 /// A complete request and its connection, on their way to a worker.
 pub(super) struct Job {
@@ -268,7 +268,7 @@ impl<W: Write> Write for StdoutRecords<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fastcgi::Decoder;
+    use crate::transport::fastcgi::codec::Decoder;
 
     #[test]
     fn a_large_response_goes_out_in_full_records_then_the_empty_one_and_end_request() {

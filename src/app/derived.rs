@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::history::TransactionList;
+use crate::data::history::TransactionList;
 
 /// A small most-recently-used store keyed by equality (keys need no hash: a rendered
 /// page is keyed by the whole view it shows).
@@ -115,7 +115,7 @@ impl<K: PartialEq, V> Derived<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::license_api::wire::Transaction;
+    use crate::data::license_api::wire::Transaction;
 
     #[test]
     fn a_value_is_made_once_per_history_version_and_key() {

@@ -14,7 +14,7 @@ use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 use ureq::Agent;
 
-use crate::history::TransactionList;
+use crate::data::history::TransactionList;
 
 use super::wire::{EnvelopeError, history_fast, transactions_array, unwrap_envelope};
 
@@ -86,7 +86,7 @@ impl Credentials {
     /// Identifies these credentials without holding the key: an HMAC of all four fields
     /// with the installation's secret, so the stored value is no offline test of a guess
     /// at the key (an unsalted digest was).
-    pub fn fingerprint(&self, secret: &crate::secret::Secret) -> String {
+    pub fn fingerprint(&self, secret: &crate::data::secret::Secret) -> String {
         let fields = [&self.api_url, &self.license_key, &self.domain, &self.email];
         secret.sign("credentials", &fields.map(String::as_str))
     }
@@ -393,9 +393,9 @@ pub fn redact_key(text: &str, license_key: &str) -> String {
     if license_key.is_empty() {
         return text.to_string();
     }
-    let masked = crate::config::mask_key(license_key);
+    let masked = crate::data::config::mask_key(license_key);
     text.replace(license_key, &masked)
-        .replace(&crate::router::percent_encode(license_key), &masked)
+        .replace(&crate::data::url::percent_encode(license_key), &masked)
 }
 
 #[cfg(test)]
@@ -427,7 +427,7 @@ mod tests {
         let key = "SECRET-KEY 1234567890";
         let text = format!(
             "bad url http://x/api.php?license_key={}&k={key}",
-            crate::router::percent_encode(key)
+            crate::data::url::percent_encode(key)
         );
         let redacted = redact_key(&text, key);
         assert!(!redacted.contains("1234567890"), "{redacted}");
@@ -544,8 +544,8 @@ mod tests {
 
     #[test]
     fn a_gzipped_history_inflates_to_its_json_and_is_no_bomb() {
-        let data = crate::sample_api::generate(10_000, 5512, false);
-        let json = crate::sample_api::render_history(&data, 10_000);
+        let data = crate::dev::sample_api::generate(10_000, 5512, false);
+        let json = crate::dev::sample_api::render_history(&data, 10_000);
         let packed = gzip(flate2::Compression::best(), &[&json]);
         let ratio = json.len() / packed.len();
         assert!(ratio < 20, "a real history inflates {ratio} times");

@@ -9,20 +9,20 @@ use std::path::Path;
 use serde::Serialize;
 use tera::{Context, Tera};
 
-use crate::i18n::Strings;
+use crate::data::i18n::Strings;
 
 /// The page templates, rendered with HTML autoescaping on.
 const TEMPLATES: [(&str, &str); 5] = [
-    ("base.html", include_str!("../templates/base.html")),
+    ("base.html", include_str!("../../templates/base.html")),
     (
         "dashboard.html",
-        include_str!("../templates/dashboard.html"),
+        include_str!("../../templates/dashboard.html"),
     ),
-    ("debug.html", include_str!("../templates/debug.html")),
-    ("error.html", include_str!("../templates/error.html")),
+    ("debug.html", include_str!("../../templates/debug.html")),
+    ("error.html", include_str!("../../templates/error.html")),
     (
         "transactions.html",
-        include_str!("../templates/transactions.html"),
+        include_str!("../../templates/transactions.html"),
     ),
 ];
 
@@ -32,12 +32,12 @@ pub const ASSETS: [(&str, &str, &str); 2] = [
     (
         "dashboard.css",
         "text/css; charset=UTF-8",
-        include_str!("../templates/dashboard.css"),
+        include_str!("../../templates/dashboard.css"),
     ),
     (
         "dashboard.js",
         "text/javascript; charset=UTF-8",
-        include_str!("../templates/dashboard.js"),
+        include_str!("../../templates/dashboard.js"),
     ),
 ];
 

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::history::TransactionList;
+use crate::data::history::TransactionList;
 
 /// One entry of `credits/history`, newest first on the wire.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -3,31 +3,35 @@
 //! Finds the installation, reads its config, runs the action and renders the answer.
 //! Every path ends in a page or a clear error in the seed's words.
 
+pub mod derived;
+pub mod router;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::app::derived::{Derived, Recent};
+use crate::app::router::{Action, Query, parse_query};
 use crate::auth::Auth;
-use crate::cache;
-use crate::config::{ConfigError, ConfigStore, LicenseConfig};
-use crate::csrf;
-use crate::dashboard::local_date;
-use crate::dashboard::{
-    self, DashboardView, Notice, PageData, Sourced, TransactionView, ViewSettings,
+use crate::auth::csrf;
+use crate::data::cache;
+use crate::data::cache::local_date;
+use crate::data::config::{ConfigError, ConfigStore, LicenseConfig};
+use crate::data::fetch::Sourced;
+use crate::data::fetch::{Gatherer, HistoryMemo, InFlight, Needs, Stale, required};
+use crate::data::i18n::Strings;
+use crate::data::install::Installation;
+use crate::data::last_good::LastGood;
+use crate::data::license_api::{ApiClient, ApiError, Endpoint};
+use crate::transport::request::Request;
+use crate::transport::response::Response;
+use crate::view::dashboard::{
+    self, DashboardView, Notice, PageData, TransactionView, ViewSettings,
 };
-use crate::derived::{Derived, Recent};
-use crate::export;
-use crate::fetch::{Gatherer, HistoryMemo, InFlight, Needs, Stale, required};
-use crate::i18n::Strings;
-use crate::install::Installation;
-use crate::last_good::LastGood;
-use crate::license_api::{ApiClient, ApiError, Endpoint};
-use crate::render::{Renderer, TemplateError};
-use crate::request::Request;
-use crate::response::Response;
-use crate::router::{Action, Query, parse_query};
+use crate::view::export;
+use crate::view::render::{Renderer, TemplateError};
 
 /// The clock, in Unix seconds; tests pass a fixed one.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
@@ -66,7 +70,7 @@ impl Default for SiteOptions {
             account_ttl: Duration::from_secs(30),
             api_patience: Duration::from_secs(2),
             api_retry_after: Duration::from_secs(30),
-            memo_budget: crate::fetch::DEFAULT_MEMO_BUDGET,
+            memo_budget: crate::data::fetch::DEFAULT_MEMO_BUDGET,
             one_request: false,
             clock: Arc::new(|| chrono::Utc::now().timestamp()),
         }
@@ -454,10 +458,10 @@ impl Page<'_> {
             history: history_list,
         };
         let rows_key = RowsKey {
-            page: dashboard::paginate(
+            page: crate::data::history::paginate(
                 history.as_ref().map_or(0, |h| h.value.len()),
                 self.query.page,
-                dashboard::PER_PAGE,
+                crate::data::history::PER_PAGE,
             )
             .page,
             timezone: config.timezone,
@@ -611,7 +615,7 @@ impl Page<'_> {
                     .iter()
                     .map(|t| dashboard::transaction_view(t, config.timezone))
                     .collect();
-                (rows, crate::branding::brand(&json).into_owned(), None)
+                (rows, crate::view::branding::brand(&json).into_owned(), None)
             }
             Err(error) => (Vec::new(), String::new(), Some(error.to_string())),
         };
@@ -831,11 +835,11 @@ const DEBUG_BODY_CHARS: usize = 64 * 1024;
 impl AnswerView {
     fn new(
         label: &'static str,
-        result: Result<crate::license_api::client::RawAnswer, ApiError>,
+        result: Result<crate::data::license_api::client::RawAnswer, ApiError>,
     ) -> Self {
         match result {
             Ok(raw) => {
-                let error = crate::license_api::client::decode(&raw)
+                let error = crate::data::license_api::client::decode(&raw)
                     .err()
                     .map(|e| debug_message(&e));
                 let body = serde_json::from_str::<serde_json::Value>(&raw.body)

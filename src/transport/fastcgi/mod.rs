@@ -9,9 +9,10 @@
 //!
 //! I/O: sockets (unix and TCP), the unix socket file it creates (mode set, removed when
 //! shutdown begins or the listener is dropped), and `tokenusage: ` lines on stderr. The
-//! wire format lives in [`crate::fastcgi`]; each request is answered by the handler given
+//! wire format lives in [`crate::transport::fastcgi::codec`]; each request is answered by the handler given
 //! to [`serve`].
 
+pub mod codec;
 mod policy;
 mod poller;
 mod protocol;
@@ -29,9 +30,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::fastcgi::{Decoder, Limits};
-use crate::request::Request;
-use crate::response::Response;
+use crate::transport::fastcgi::codec::{Decoder, Limits};
+use crate::transport::request::Request;
+use crate::transport::response::Response;
 
 /// How often the poll loop looks at the shutdown flag, at least.
 const TICK: Duration = Duration::from_millis(200);

@@ -4,7 +4,7 @@
 //! can be shown.
 //!
 //! I/O: [`SampleApi::start`] binds a TCP listener and serves HTTP on its own threads
-//! ([`crate::transport::http`]); [`run_cli`] also prints the URL on stdout and stops on
+//! ([`crate::dev::http`]); [`run_cli`] also prints the URL on stdout and stops on
 //! SIGTERM/SIGINT ([`crate::transport::signals`]). Data generation and rendering are pure
 //! and seeded: the same options always give the same bytes.
 
@@ -21,8 +21,8 @@ use flate2::write::GzEncoder;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::router::query_pairs;
-use crate::transport::http::{Handler, HttpBody, HttpRequest, HttpResponse, serve_http};
+use crate::data::url::query_pairs;
+use crate::dev::http::{Handler, HttpBody, HttpRequest, HttpResponse, serve_http};
 use crate::transport::signals;
 
 /// The endpoints served, in the order the counters list them.
@@ -931,7 +931,7 @@ pub fn run_cli(args: &[String]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::license_api::wire::{Transaction, UserStats};
+    use crate::data::license_api::wire::{Transaction, UserStats};
     use std::io::Read;
     use std::net::TcpStream;
 

@@ -9,14 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::app::{Site, SiteOptions, handle};
-use crate::cache;
-use crate::config::ConfigStore;
-use crate::install::Installation;
-use crate::response::Response;
-use crate::sample_api::{SampleApi, SampleApiOptions};
-use crate::transport::http::{
-    Handler, HttpRequest, HttpResponse, cgi_request_from_http, serve_http,
-};
+use crate::data::cache;
+use crate::data::config::ConfigStore;
+use crate::data::install::Installation;
+use crate::dev::http::{Handler, HttpRequest, HttpResponse, cgi_request_from_http, serve_http};
+use crate::dev::sample_api::{SampleApi, SampleApiOptions};
+use crate::transport::response::Response;
 use crate::transport::signals;
 
 /// The URL path the preview serves the page at.

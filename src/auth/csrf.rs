@@ -12,8 +12,8 @@
 
 use cookie::{Cookie, SameSite};
 
-use crate::router::query_pairs;
-use crate::secret::Secret;
+use crate::data::secret::Secret;
+use crate::data::url::query_pairs;
 
 /// The cookie that carries this browser's random value over plain HTTP.
 pub const COOKIE_NAME: &str = "tokenusage_csrf";
@@ -34,7 +34,7 @@ pub fn cookie_name(https: bool) -> &'static str {
 
 /// A browser's random value from random bytes.
 pub fn nonce_from_bytes(bytes: &[u8; NONCE_BYTES]) -> String {
-    crate::digest::hex(bytes)
+    crate::data::digest::hex(bytes)
 }
 
 /// The browser's value in the request's cookies, if well formed (the first cookie of the

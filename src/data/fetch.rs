@@ -15,16 +15,27 @@ use serde_json::Value;
 
 use std::time::{Duration, Instant};
 
-use crate::cache::{self, Cached, FetchLock};
-use crate::config::LicenseConfig;
-use crate::dashboard::{PER_PAGE, Sourced, local_date, paginate};
-use crate::flight::{Calls, Ticket};
-use crate::history::TransactionList;
-use crate::install::Installation;
-use crate::last_good::LastGood;
-use crate::license_api::wire::{Pricing, UserInfo, UserStats};
-use crate::license_api::{ApiClient, ApiError, Endpoint};
-use crate::stamp::FileStamp;
+use crate::data::cache::local_date;
+use crate::data::cache::{self, Cached, FetchLock};
+use crate::data::config::LicenseConfig;
+use crate::data::flight::{Calls, Ticket};
+use crate::data::history::TransactionList;
+use crate::data::history::{PER_PAGE, paginate};
+use crate::data::install::Installation;
+use crate::data::last_good::LastGood;
+use crate::data::license_api::wire::{Pricing, UserInfo, UserStats};
+use crate::data::license_api::{ApiClient, ApiError, Endpoint};
+use crate::data::stamp::FileStamp;
+
+/// Data shown with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sourced<T> {
+    pub value: T,
+    /// Unix seconds when it was fetched from the license server.
+    pub fetched_at: i64,
+    /// True when it was read from a cache rather than fetched for this request.
+    pub from_cache: bool,
+}
 
 /// A history shared between requests (its entries are decoded when shown).
 pub type History = Arc<TransactionList>;
@@ -213,7 +224,7 @@ impl HistoryMemo {
     }
 }
 
-/// The calls in flight of each part, shared by a site's requests (see [`crate::flight`]).
+/// The calls in flight of each part, shared by a site's requests (see [`crate::data::flight`]).
 pub struct InFlight {
     info: Calls<(Sourced<UserInfo>, Option<String>)>,
     stats: Calls<(Sourced<UserStats>, Option<String>)>,

@@ -79,7 +79,7 @@ impl Secret {
             context.update(b"\0");
             context.update(part.as_bytes());
         }
-        crate::digest::hex(context.sign().as_ref())
+        crate::data::digest::hex(context.sign().as_ref())
     }
 }
 

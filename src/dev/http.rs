@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::request::Request;
-use crate::response::{Response, reason_phrase, write_header_line};
+use crate::transport::request::Request;
+use crate::transport::response::{Response, reason_phrase, write_header_line};
 
 /// The largest request head (request line and headers) accepted.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;

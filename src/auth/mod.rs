@@ -5,17 +5,20 @@
 //! `AUTH_TYPE`) and `none` (explicitly no check). Performs file I/O (session files) and
 //! loopback HTTP (delegate).
 
+pub mod csrf;
+pub mod session_store;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::csrf::first_cookie;
-use crate::request::Request;
-use crate::session_store::{
+use crate::auth::csrf::first_cookie;
+use crate::auth::session_store::{
     DEFAULT_MAX_LIFETIME, Refusal, SavePath, SessionStore, valid_session_id,
 };
+use crate::transport::request::Request;
 
 /// Debian's `session.save_path`.
 pub const DEFAULT_SESSION_PATH: &str = "/var/lib/php/sessions";

@@ -12,14 +12,14 @@ use std::sync::{Arc, Mutex};
 
 use chrono_tz::Tz;
 
-use crate::cache::HistoryFiles;
-use crate::i18n::Strings;
-use crate::install::Installation;
-use crate::license_api::Credentials;
-use crate::license_api::client::DEFAULT_API_URL;
+use crate::data::cache::HistoryFiles;
+use crate::data::i18n::Strings;
+use crate::data::install::Installation;
+use crate::data::license_api::Credentials;
+use crate::data::license_api::client::DEFAULT_API_URL;
+use crate::data::secret::Secret;
+use crate::data::stamp::FileStamp;
 use crate::php::config::{PhpConfig, PhpValue, parse_config};
-use crate::secret::Secret;
-use crate::stamp::FileStamp;
 
 /// Where a setting may come from, in order of preference.
 #[derive(Debug, Clone, Copy)]

@@ -10,8 +10,8 @@ use std::io::{self, Write};
 
 use chrono::NaiveDate;
 
-use crate::branding::brand;
-use crate::license_api::wire::Transaction;
+use crate::data::license_api::wire::Transaction;
+use crate::view::branding::brand;
 
 /// The UTF-8 byte-order mark.
 const BOM: &[u8] = "\u{feff}".as_bytes();

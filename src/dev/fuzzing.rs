@@ -11,14 +11,20 @@ use std::path::{Component, Path, PathBuf};
 use chrono_tz::Tz;
 use serde_json::Value;
 
-use crate::dashboard;
-use crate::fastcgi::{self, CodecError, Decoder, Limits, Record, RecordType};
-use crate::history::{EntryIndex, TransactionList};
-use crate::license_api::client::{self, RawAnswer};
-use crate::license_api::wire::{self, Pricing, Transaction, UserInfo, UserStats};
+use crate::app::router;
+use crate::auth::csrf;
+use crate::auth::session_store::{self, SavePath};
+use crate::data::history::{EntryIndex, TransactionList};
+use crate::data::license_api::client::{self, RawAnswer};
+use crate::data::license_api::wire::{self, Pricing, Transaction, UserInfo, UserStats};
+use crate::data::{cache, config, url};
+use crate::php;
 use crate::php::session::{self, Handler, Session, SessionValue};
-use crate::session_store::{self, SavePath};
-use crate::{branding, cache, config, csrf, export, php, router};
+use crate::transport::fastcgi::codec::{
+    self as fastcgi, CodecError, Decoder, Limits, Record, RecordType,
+};
+use crate::view::dashboard;
+use crate::view::{branding, export};
 
 /// A fuzz target: its name (the folder names under `fuzz/`) and its body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -248,7 +254,7 @@ pub fn php_config(data: &[u8]) {
         }
     }
     match config::from_php(&parsed, Path::new("ct/dat/config.inc.php"), || {
-        crate::secret::Secret::from_bytes([0; 32])
+        crate::data::secret::Secret::from_bytes([0; 32])
     }) {
         Ok(license) => {
             let credentials = &license.credentials;
@@ -337,11 +343,11 @@ pub fn query_and_cookies(data: &[u8]) {
     assert!(query.page >= 1);
     let _ = query.action.name();
     let _ = query.action.changes_state();
-    for _ in router::query_pairs(&text) {}
+    for _ in url::query_pairs(&text) {}
 
     // Any text sent as an encoded `token` value comes back as it was.
-    assert_eq!(router::percent_decode(&router::percent_encode(&text)), text);
-    let form = format!("token={}", router::percent_encode(&text));
+    assert_eq!(url::percent_decode(&url::percent_encode(&text)), text);
+    let form = format!("token={}", url::percent_encode(&text));
     assert_eq!(
         csrf::token_from_form(form.as_bytes()).as_deref(),
         Some(&*text)
@@ -503,10 +509,14 @@ fn check_dashboard(
         check_prices(balance, pricing);
     }
     for requested in [0, 1, 2, usize::MAX] {
-        let pages = dashboard::paginate(transactions.len(), requested, dashboard::PER_PAGE);
+        let pages = crate::data::history::paginate(
+            transactions.len(),
+            requested,
+            crate::data::history::PER_PAGE,
+        );
         assert!(pages.page >= 1 && pages.start <= pages.end);
         assert!(pages.end <= transactions.len());
-        assert!(pages.end - pages.start <= dashboard::PER_PAGE);
+        assert!(pages.end - pages.start <= crate::data::history::PER_PAGE);
     }
 }
 

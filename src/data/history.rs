@@ -9,8 +9,8 @@ use std::ops::Range;
 
 use serde_json::value::RawValue;
 
-use crate::license_api::wire::Transaction;
-use crate::stamp::FileStamp;
+use crate::data::license_api::wire::Transaction;
+use crate::data::stamp::FileStamp;
 
 /// The entries of a history: JSON text, and where in it each entry lies. A list may hold
 /// a window of a longer history (one page, read through an [`EntryIndex`]): it then knows
@@ -235,6 +235,32 @@ impl Transaction {
             description: format!("Unreadable entry: {shown}"),
             ..Transaction::default()
         }
+    }
+}
+
+/// Transactions per page, as in the PHP page.
+pub const PER_PAGE: usize = 300;
+
+/// The page arithmetic: which page is shown and which rows it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pagination {
+    pub page: usize,
+    pub pages: usize,
+    /// 0-based range of rows on the page.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Clamps the requested page to `1..=pages` and finds its rows.
+pub fn paginate(total: usize, requested: usize, per_page: usize) -> Pagination {
+    let pages = total.div_ceil(per_page).max(1);
+    let page = requested.clamp(1, pages);
+    let start = (page - 1) * per_page;
+    Pagination {
+        page,
+        pages,
+        start: start.min(total),
+        end: (start + per_page).min(total),
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::license_api::ApiError;
+use crate::data::license_api::ApiError;
 
 /// One call: when it started, and its answer, once landed.
 struct Flight<T> {

@@ -3,7 +3,7 @@
 //! FastCGI, CGI, the demo's HTTP preview and the tests all build one of these; nothing here
 //! performs I/O.
 
-/// One request as every transport hands it to [`crate::app::handle`].
+/// One request as every transport hands it to the app (`app::handle`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
     /// CGI meta-variables in arrival order, kept as bytes: a non-UTF-8 value must not drop

@@ -15,13 +15,15 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::time::{Duration, Instant, SystemTime};
 
+use chrono::DateTime;
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-use crate::digest::md5_hex;
-use crate::history::{EntryIndex, MAX_TRANSACTIONS, TransactionList};
-use crate::stamp::FileStamp;
+use crate::data::digest::md5_hex;
+use crate::data::history::{EntryIndex, MAX_TRANSACTIONS, TransactionList};
+use crate::data::stamp::FileStamp;
 
 /// How long the pricing cache is fresh, in seconds.
 pub const PRICING_TTL: i64 = 300;
@@ -384,6 +386,19 @@ impl FetchLock {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// The admin's local date at `seconds`: names the day's transaction cache file (as PHP's
+/// `date('Y-m-d')` does) and the CSV download.
+pub fn local_date(seconds: i64, tz: Tz) -> chrono::NaiveDate {
+    local_time(seconds, tz).date_naive()
+}
+
+/// Unix seconds as the admin's wall-clock time (the epoch when out of range).
+pub fn local_time(seconds: i64, tz: Tz) -> DateTime<Tz> {
+    DateTime::from_timestamp(seconds, 0)
+        .unwrap_or_default()
+        .with_timezone(&tz)
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ pub enum ProtocolStatus {
     UnknownRole = 3,
 }
 
-/// Name-value pairs as bytes, in arrival order (the shape of [`crate::request::Request::params`]).
+/// Name-value pairs as bytes, in arrival order (the shape of [`crate::transport::request::Request::params`]).
 pub type Params = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// One decoded record; its padding is already dropped.

@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::cache::{self, Cached};
-use crate::license_api::Endpoint;
+use crate::data::cache::{self, Cached};
+use crate::data::license_api::Endpoint;
 
 /// Rewrite an unchanged answer this often, so the file's timestamps stay roughly current.
 pub const REWRITE_AFTER: i64 = 300;

@@ -3,16 +3,18 @@
 //! Cards, estimates, pagination and the footer are computed here, formatted as text, so
 //! templates only place strings and never compute.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::branding::brand;
-use crate::history::TransactionList;
-use crate::license_api::wire::{Price, PriceTable, Pricing, Transaction, UserInfo, UserStats};
+use crate::data::cache::local_time;
+use crate::data::fetch::Sourced;
+use crate::data::history::{PER_PAGE, TransactionList, paginate};
+use crate::data::license_api::wire::{
+    Price, PriceTable, Pricing, Transaction, UserInfo, UserStats,
+};
+use crate::view::branding::brand;
 
-/// Transactions per page, as in the PHP page.
-pub const PER_PAGE: usize = 300;
 /// Page links shown on each side of the current page.
 pub const PAGE_WINDOW: usize = 5;
 /// Below this balance the page shows red and the low-balance banner.
@@ -27,16 +29,6 @@ pub const HELP_URL: &str = "https://comusthumbz.com/manual/?page=token-usage";
 pub const BUY_CREDITS_URL: &str = "https://comusthumbz.com/projects/buycredits.php";
 /// Back to Reports: the page beside ours.
 pub const REPORTS_URL: &str = "reports.php";
-
-/// Data shown with where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sourced<T> {
-    pub value: T,
-    /// Unix seconds when it was fetched from the license server.
-    pub fetched_at: i64,
-    /// True when it was read from a cache rather than fetched for this request.
-    pub from_cache: bool,
-}
 
 /// A piece of the page: the data, or the message saying why it is missing.
 pub type Part<T> = Result<Sourced<T>, String>;
@@ -349,29 +341,6 @@ pub fn estimate(balance: f64, price: &Price) -> Option<u64> {
     Some((balance * price.unit as f64 / price.price + 1e-6).floor() as u64)
 }
 
-/// The page arithmetic: which page is shown and which rows it holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pagination {
-    pub page: usize,
-    pub pages: usize,
-    /// 0-based range of rows on the page.
-    pub start: usize,
-    pub end: usize,
-}
-
-/// Clamps the requested page to `1..=pages` and finds its rows.
-pub fn paginate(total: usize, requested: usize, per_page: usize) -> Pagination {
-    let pages = total.div_ceil(per_page).max(1);
-    let page = requested.clamp(1, pages);
-    let start = (page - 1) * per_page;
-    Pagination {
-        page,
-        pages,
-        start: start.min(total),
-        end: (start + per_page).min(total),
-    }
-}
-
 fn history_view(history: &Sourced<&TransactionList>, settings: &ViewSettings<'_>) -> HistoryView {
     let all = history.value;
     let p = paginate(all.len(), settings.requested_page, PER_PAGE);
@@ -520,22 +489,9 @@ pub fn format_timestamp(text: &str, tz: Tz, pattern: &str) -> String {
     }
 }
 
-/// The admin's local date at `seconds`: names the day's transaction cache file (as PHP's
-/// `date('Y-m-d')` does) and the CSV download.
-pub fn local_date(seconds: i64, tz: Tz) -> chrono::NaiveDate {
-    local_time(seconds, tz).date_naive()
-}
-
 /// Unix seconds in the admin's zone.
 pub fn format_unix(seconds: i64, tz: Tz, pattern: &str) -> String {
     local_time(seconds, tz).format(pattern).to_string()
-}
-
-/// Unix seconds as the admin's wall-clock time (the epoch when out of range).
-fn local_time(seconds: i64, tz: Tz) -> DateTime<Tz> {
-    DateTime::from_timestamp(seconds, 0)
-        .unwrap_or_default()
-        .with_timezone(&tz)
 }
 
 #[cfg(test)]

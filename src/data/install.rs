@@ -63,7 +63,7 @@ impl Installation {
     }
 
     /// The lock a request holds while it calls user/info or user/stats.
-    pub fn account_lock(&self, endpoint: crate::license_api::Endpoint) -> PathBuf {
+    pub fn account_lock(&self, endpoint: crate::data::license_api::Endpoint) -> PathBuf {
         let name = endpoint.name().replace('/', "_");
         self.dat().join(format!(".tokenusage_{name}.lock"))
     }
