@@ -380,7 +380,10 @@ impl Gatherer {
                 "an earlier call failed or timed out; no new call for {} s (--api-retry-after)",
                 until - self.now
             );
-            return Pending::Resting(ApiError::Resting { until, cause });
+            return Pending::Resting(ApiError::Resting {
+                until,
+                cause: cause.into(),
+            });
         }
         let gatherer = self.clone();
         Pending::Called(calls.start(key, move || call(&gatherer)))
@@ -414,7 +417,7 @@ impl Gatherer {
                         "no answer within {} s{}; the call goes on and its answer is kept for the next view",
                         wait.as_secs_f32(),
                         if patient { " (--api-patience)" } else { "" }
-                    )))
+                    ).into()))
                 })
             }
         };
@@ -609,7 +612,7 @@ pub fn required<T>(part: Option<Result<T, ApiError>>) -> Result<T, ApiError> {
 }
 
 fn decode<T: DeserializeOwned>(data: Value) -> Result<T, ApiError> {
-    serde_json::from_value(data).map_err(|e| ApiError::Format(e.to_string()))
+    serde_json::from_value(data).map_err(|e| ApiError::Format(e.to_string().into()))
 }
 
 /// A cache that could not be written is a warning naming the folder, never an error page.

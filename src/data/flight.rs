@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::data::license_api::ApiError;
+use crate::data::license_api::client::Cause;
 
 /// One call: when it started, and its answer, once landed.
 struct Flight<T> {
@@ -116,9 +117,9 @@ impl<T: Clone + Send + 'static> Calls<T> {
                 land(&shared, &owned_key, &landing, answer, retry_after);
             });
         if let Err(error) = spawned {
-            let answer = Err(ApiError::Connect(format!(
+            let answer = Err(ApiError::Connect(Cause(format!(
                 "no thread for the call: {error}"
-            )));
+            ))));
             land(&self.state, key, &flight, answer, retry_after);
         }
         Ticket(flight)

@@ -414,7 +414,7 @@ pub fn api_json(data: &[u8]) {
             }
             Err(error) => {
                 let _ = error.to_string();
-                let _ = error.detail();
+                let _ = std::error::Error::source(&error);
             }
         }
     }

@@ -4,7 +4,8 @@
 //! Reading the override folder at start is the only I/O; rendering is pure.
 
 use std::fmt;
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use tera::{Context, Tera};
@@ -41,17 +42,39 @@ pub const ASSETS: [(&str, &str, &str); 2] = [
     ),
 ];
 
-/// Why the templates could not be built (a start-up error).
+/// Why the templates could not be built (a start-up error) or a page rendered.
 #[derive(Debug)]
-pub struct TemplateError(String);
+pub enum TemplateError {
+    /// `--templates DIR` is not a folder.
+    NotAFolder(PathBuf),
+    /// A template file of the override folder could not be read.
+    Unreadable { path: PathBuf, source: io::Error },
+    /// The templates do not compile.
+    Compile(tera::Error),
+    /// A page could not be rendered.
+    Render(tera::Error),
+}
 
 impl fmt::Display for TemplateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            TemplateError::NotAFolder(dir) => write!(f, "--templates {}: not a folder", dir.display()),
+            TemplateError::Unreadable { path, .. } => write!(f, "{}: cannot be read", path.display()),
+            TemplateError::Compile(_) => f.write_str("the templates do not compile"),
+            TemplateError::Render(_) => f.write_str("a template could not be rendered"),
+        }
     }
 }
 
-impl std::error::Error for TemplateError {}
+impl std::error::Error for TemplateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TemplateError::NotAFolder(_) => None,
+            TemplateError::Unreadable { source, .. } => Some(source),
+            TemplateError::Compile(e) | TemplateError::Render(e) => Some(e),
+        }
+    }
+}
 
 /// The compiled templates and the assets.
 pub struct Renderer {
@@ -74,10 +97,7 @@ impl Renderer {
     /// The embedded templates with any file of the same name in `dir` used instead.
     pub fn with_overrides(dir: &Path) -> Result<Self, TemplateError> {
         if !dir.is_dir() {
-            return Err(TemplateError(format!(
-                "--templates {}: not a folder",
-                dir.display()
-            )));
+            return Err(TemplateError::NotAFolder(dir.to_path_buf()));
         }
         Self::build(Some(dir))
     }
@@ -86,7 +106,7 @@ impl Renderer {
         let read = |name: &str, embedded: &str| -> Result<String, TemplateError> {
             match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
                 Some(path) => std::fs::read_to_string(&path)
-                    .map_err(|e| TemplateError(format!("{}: {e}", path.display()))),
+                    .map_err(|source| TemplateError::Unreadable { path, source }),
                 None => Ok(embedded.to_string()),
             }
         };
@@ -98,7 +118,7 @@ impl Renderer {
             sources.push((name, read(name, embedded)?));
         }
         tera.add_raw_templates(sources)
-            .map_err(|e| TemplateError(format!("templates: {}", error_chain(&e))))?;
+            .map_err(TemplateError::Compile)?;
         let mut assets = Vec::new();
         for (name, content_type, embedded) in ASSETS {
             assets.push((name, content_type, read(name, embedded)?.into_bytes()));
@@ -113,13 +133,13 @@ impl Renderer {
         strings: &Strings,
         common: &impl Serialize,
         view: (&str, &impl Serialize),
-    ) -> Result<String, String> {
-        let mut context = Context::from_serialize(common).map_err(|e| error_chain(&e))?;
+    ) -> Result<String, TemplateError> {
+        let mut context = Context::from_serialize(common).map_err(TemplateError::Render)?;
         context.insert_value("t", strings.template_value());
         context.insert(view.0.to_string(), view.1);
         self.tera
             .render(template, &context)
-            .map_err(|e| error_chain(&e))
+            .map_err(TemplateError::Render)
     }
 
     /// An asset's content type and bytes.

@@ -22,8 +22,8 @@ use super::wire::{EnvelopeError, history_fast, transactions_array, unwrap_envelo
 pub fn history_from_data(data: &Value) -> Result<TransactionList, ApiError> {
     let list =
         transactions_array(data).ok_or_else(|| ApiError::Format("no transactions array".into()))?;
-    let text = serde_json::to_string(list).map_err(|e| ApiError::Format(e.to_string()))?;
-    TransactionList::from_array(text).map_err(|e| ApiError::Format(e.to_string()))
+    let text = serde_json::to_string(list).map_err(|e| ApiError::Format(e.to_string().into()))?;
+    TransactionList::from_array(text).map_err(|e| ApiError::Format(e.to_string().into()))
 }
 
 /// The public license server, used when the config names no `api_url`.
@@ -96,11 +96,11 @@ impl Credentials {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     /// Refused, DNS, TLS or time-out; the cause shows in debug mode only.
-    Connect(String),
+    Connect(Cause),
     /// An HTTP status other than 200 without a JSON error.
     Status(u16),
     /// Not JSON, or JSON of the wrong shape; the cause shows in debug mode only.
-    Format(String),
+    Format(Cause),
     /// `success: false` with the server's text.
     Refused(String),
     /// The body was larger than we read.
@@ -108,10 +108,10 @@ pub enum ApiError {
     /// No answer in time: the call's own limit, or the patience of a view that had older
     /// data to show (the call then goes on). Shown as a failure to connect, as the PHP
     /// page does; the cause says it was a time-out.
-    TimedOut(String),
+    TimedOut(Cause),
     /// An earlier call failed or timed out, so views do not call again before `until`
     /// (Unix seconds, `--api-retry-after`).
-    Resting { until: i64, cause: String },
+    Resting { until: i64, cause: Cause },
 }
 
 impl fmt::Display for ApiError {
@@ -132,18 +132,40 @@ impl fmt::Display for ApiError {
     }
 }
 
-impl std::error::Error for ApiError {}
-
-impl ApiError {
-    /// The underlying cause, for debug mode.
-    pub fn detail(&self) -> Option<&str> {
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ApiError::Connect(cause)
             | ApiError::Format(cause)
             | ApiError::TimedOut(cause)
             | ApiError::Resting { cause, .. } => Some(cause),
-            _ => None,
+            ApiError::Status(_) | ApiError::Refused(_) | ApiError::TooLarge(_) => None,
         }
+    }
+}
+
+/// The cause of an [`ApiError`] in words, the license key cut out: for logs and the debug
+/// page, never for a visitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause(pub String);
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Cause {}
+
+impl From<String> for Cause {
+    fn from(text: String) -> Self {
+        Cause(text)
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(text: &str) -> Self {
+        Cause(text.to_string())
     }
 }
 
@@ -303,7 +325,7 @@ pub fn inflate_gzip(
             Err(e) => {
                 return Err(match decoder.get_mut().error.take() {
                     Some(wire_error) => body_error(ureq::Error::from(wire_error), license_key),
-                    None => ApiError::Format(format!("damaged gzip body: {e}")),
+                    None => ApiError::Format(format!("damaged gzip body: {e}").into()),
                 });
             }
         };
@@ -361,7 +383,7 @@ pub fn decode(raw: &RawAnswer) -> Result<Value, ApiError> {
     let parsed: Result<Value, _> = serde_json::from_str(&raw.body);
     match (raw.status, parsed) {
         (200, Ok(body)) => unwrap_envelope(body).map_err(envelope_error),
-        (200, Err(e)) => Err(ApiError::Format(e.to_string())),
+        (200, Err(e)) => Err(ApiError::Format(e.to_string().into())),
         // A 4xx with a JSON error carries the server's own words.
         (400..=499, Ok(body)) => match unwrap_envelope(body) {
             Err(EnvelopeError::Refused(text)) => Err(ApiError::Refused(text)),
@@ -383,8 +405,8 @@ fn envelope_error(error: EnvelopeError) -> ApiError {
 fn connect_error(error: &ureq::Error, license_key: &str) -> ApiError {
     let cause = redact_key(&error.to_string(), license_key);
     match error {
-        ureq::Error::Timeout(_) => ApiError::TimedOut(format!("timed out ({cause})")),
-        _ => ApiError::Connect(cause),
+        ureq::Error::Timeout(_) => ApiError::TimedOut(format!("timed out ({cause})").into()),
+        _ => ApiError::Connect(cause.into()),
     }
 }
 
@@ -451,7 +473,7 @@ mod tests {
             .call(&credentials, Endpoint::UserInfo)
             .unwrap_err();
         assert!(matches!(error, ApiError::Connect(_)));
-        assert!(!format!("{error} {:?}", error.detail()).contains("SECRET-TAIL"));
+        assert!(!format!("{error} {:?}", std::error::Error::source(&error)).contains("SECRET-TAIL"));
     }
 
     #[test]

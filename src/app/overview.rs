@@ -1,0 +1,169 @@
+//! The dashboard: gathered data to a page, rendered once per distinct view, with the
+//! stale banners that say what failed and how old the data shown is.
+
+use super::common;
+use super::error::RequestError;
+use super::error::debug_message;
+use super::site::RowsKey;
+use super::splice::{PageKey, RenderedPage};
+use super::visit::Visit;
+
+use crate::data::fetch::Sourced;
+use crate::data::fetch::{Needs, Stale, required};
+use crate::data::i18n::Strings;
+use crate::data::license_api::ApiError;
+use crate::transport::response::Response;
+use crate::view::dashboard::{self, Notice, PageData, ViewSettings};
+
+impl Visit<'_> {
+    /// The dashboard; `refresh` fetches everything afresh (Refresh Data).
+    pub(super) fn dashboard(
+        &self,
+        mut notices: Vec<Notice>,
+        refresh: bool,
+    ) -> Result<Response, RequestError> {
+        let config = &self.config;
+        let mut gatherer = self.gatherer(refresh);
+        if self.site.one_request {
+            gatherer.only_page = Some(self.query.page);
+        }
+        let gathered = gatherer.gather(Needs::DASHBOARD);
+        let info = required(gathered.info).map_err(RequestError::Api)?;
+        let stats = required(gathered.stats).map_err(RequestError::Api)?;
+        let pricing = required(gathered.pricing);
+        let history = required(gathered.history);
+        // Success only when every part came fresh from the license server.
+        if refresh && pricing.is_ok() && history.is_ok() && gathered.stale.is_empty() {
+            notices.push(Notice::success(
+                config.strings.get("token_usage_data_refreshed"),
+            ));
+        }
+        for part in &gathered.stale {
+            // A resting part made no call: the failure it rests after was logged.
+            if !matches!(part.error, ApiError::Resting { .. }) {
+                eprintln!("tokenusage: license API: {}", debug_message(&part.error));
+            }
+        }
+        notices.extend(stale_banners(&gathered.stale, self.now, &config.strings));
+        notices.extend(gathered.warnings.into_iter().map(Notice::info));
+        let history_list = history
+            .as_ref()
+            .map(|h| Sourced {
+                value: h.value.as_ref(),
+                fetched_at: h.fetched_at,
+                from_cache: h.from_cache,
+            })
+            .map_err(ToString::to_string);
+        let data = PageData {
+            account_cached: info.from_cache || stats.from_cache,
+            info: info.value,
+            stats,
+            pricing: pricing.map_err(|e| e.to_string()),
+            history: history_list,
+        };
+        let rows_key = RowsKey {
+            page: crate::data::history::paginate(
+                history.as_ref().map_or(0, |h| h.value.len()),
+                self.query.page,
+                crate::data::history::PER_PAGE,
+            )
+            .page,
+            timezone: config.timezone,
+            strings: config.strings.clone(),
+        };
+        let rendered_rows = history
+            .as_ref()
+            .ok()
+            .and_then(|h| self.site.rows.get(&h.value, &rows_key));
+        let settings = ViewSettings {
+            now: self.now,
+            timezone: config.timezone,
+            requested_page: self.query.page,
+            api_url: &config.credentials.api_url,
+            notices,
+            demo_mode: config.demo_mode,
+            build_rows: rendered_rows.is_none(),
+        };
+        let mut view = dashboard::build_dashboard(&data, &settings);
+        let mut rows_html = None;
+        if let (Some(shown), Ok(h)) = (view.history.as_mut(), history.as_ref()) {
+            let rows = std::mem::take(&mut shown.rows);
+            rows_html = Some(match rendered_rows {
+                Some(html) => html,
+                None => {
+                    let html = self
+                        .render_fragment("transactions.html", ("rows", &rows))
+                        .map_err(RequestError::Render)?;
+                    self.site.rows.insert(&h.value, rows_key, html)
+                }
+            });
+        }
+        // A view equal to one shown before (the same account, page, ages and notices) is
+        // not rendered again: only this browser's token and the rows are put in.
+        let key = PageKey {
+            view,
+            strings: config.strings.clone(),
+            language: config.language.clone(),
+        };
+        let placeholder = &self.site.token_placeholder;
+        let page = self
+            .site
+            .pages
+            .get_or_make(key, |key| {
+                let common = common(key.language.as_deref(), placeholder);
+                let html = self.site.renderer.render(
+                    "dashboard.html",
+                    &key.strings,
+                    &common,
+                    ("view", &key.view),
+                )?;
+                Ok(RenderedPage::cut(&html, placeholder))
+            })
+            .map_err(RequestError::Render)?;
+        let rows = rows_html.as_deref().map_or("", String::as_str);
+        Ok(Response::html(200, page.assemble(&self.token, rows)))
+    }
+}
+
+/// One banner per distinct failure: what failed, in the seed's words, and the age of the
+/// oldest data shown in its place.
+pub(super) fn stale_banners(stale: &[Stale], now: i64, strings: &Strings) -> Vec<Notice> {
+    let mut banners: Vec<(String, i64)> = Vec::new();
+    for part in stale {
+        let message = part.error.to_string();
+        match banners.iter_mut().find(|(m, _)| *m == message) {
+            Some((_, oldest)) => *oldest = (*oldest).min(part.fetched_at),
+            None => banners.push((message, part.fetched_at)),
+        }
+    }
+    // Parts resting after a failed call say when the license server is asked again.
+    let retry = stale
+        .iter()
+        .filter_map(|part| match part.error {
+            ApiError::Resting { until, .. } => Some(until),
+            _ => None,
+        })
+        .max();
+    banners
+        .into_iter()
+        .map(|(message, fetched_at)| {
+            let age = dashboard::format_age(now - fetched_at);
+            let mut shown = strings.get("token_usage_stale").replace("{age}", &age);
+            if let Some(until) = retry.filter(|_| message == retry_message()) {
+                let wait = dashboard::format_age(until - now);
+                shown.push(' ');
+                shown.push_str(&strings.get("token_usage_retry_in").replace("{age}", &wait));
+            }
+            Notice::warning(format!("{message}. {shown}"))
+        })
+        .collect()
+}
+
+/// The message of a resting part (the seed's "Failed to connect to License API").
+pub(super) fn retry_message() -> String {
+    ApiError::Resting {
+        until: 0,
+        cause: "".into(),
+    }
+    .to_string()
+}
