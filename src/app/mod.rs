@@ -14,7 +14,7 @@ mod splice;
 mod visit;
 
 use error::{RequestError, error_page};
-pub use site::{Clock, Site, SiteOptions};
+pub use site::{Clock, Random, Site, SiteOptions};
 use std::path::Path;
 use visit::Visit;
 
@@ -92,7 +92,7 @@ pub fn handle(request: &Request, site: &Site) -> Response {
             session: site.auth.session_of(request),
             nonce: cookie_nonce
                 .clone()
-                .unwrap_or_else(|| csrf::nonce_from_bytes(&rand::random())),
+                .unwrap_or_else(|| csrf::nonce_from_bytes(&(site.random)())),
         };
         let mut response = match page(request, site, query, &visitor) {
             Ok(response) => response,
@@ -216,5 +216,33 @@ pub(super) fn add_security_headers(response: &mut Response) {
         ),
     ] {
         response.set_header(name, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Auth;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_browsers_csrf_value_comes_from_the_random_source_given() {
+        let site = Site::new(SiteOptions {
+            auth: Auth::None,
+            random: Arc::new(|| [0xab; 32]),
+            ..SiteOptions::default()
+        })
+        .unwrap();
+        let request = Request::from_pairs([
+            ("SCRIPT_FILENAME", "/nowhere/ct/admin/tokenusage.php"),
+            ("SCRIPT_NAME", "/ct/admin/tokenusage.php"),
+        ]);
+        let response = handle(&request, &site);
+        assert_eq!(response.status, 404);
+        let cookie = response.header("Set-Cookie").unwrap();
+        assert!(
+            cookie.starts_with(&format!("tokenusage_csrf={}", "ab".repeat(32))),
+            "{cookie}"
+        );
     }
 }

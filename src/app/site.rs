@@ -19,6 +19,9 @@ use crate::view::render::{Renderer, TemplateError};
 /// The clock, in Unix seconds; tests pass a fixed one.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// 32 random bytes per call: a browser's CSRF value, the rendered pages' placeholder.
+pub type Random = Arc<dyn Fn() -> [u8; 32] + Send + Sync>;
+
 /// How a site is set up at start.
 pub struct SiteOptions {
     /// A fixed installation root (`--root`); otherwise found from `SCRIPT_FILENAME`.
@@ -41,6 +44,8 @@ pub struct SiteOptions {
     /// pointless: a view reads only its page, through the index beside the cache file.
     pub one_request: bool,
     pub clock: Clock,
+    /// The random source of CSRF values; tests pass a fixed one.
+    pub random: Random,
 }
 
 impl Default for SiteOptions {
@@ -56,6 +61,7 @@ impl Default for SiteOptions {
             memo_budget: crate::data::fetch::DEFAULT_MEMO_BUDGET,
             one_request: false,
             clock: Arc::new(|| chrono::Utc::now().timestamp()),
+            random: Arc::new(rand::random),
         }
     }
 }
@@ -85,6 +91,7 @@ pub struct Site {
     /// This process answers one request (CGI): a view reads only its page of a history.
     pub(super) one_request: bool,
     pub(super) clock: Clock,
+    pub(super) random: Random,
 }
 
 /// Histories whose CSV is kept (about 1.1 MB each for 10,000 transactions).
@@ -130,10 +137,11 @@ impl Site {
             csv: Derived::new(CSV_KEPT),
             rows: Derived::new(ROWS_KEPT),
             pages: Recent::new(PAGES_KEPT),
-            token_placeholder: csrf::nonce_from_bytes(&rand::random()),
+            token_placeholder: csrf::nonce_from_bytes(&(options.random)()),
             account_ttl: options.account_ttl.as_secs() as i64,
             one_request: options.one_request,
             clock: options.clock,
+            random: options.random,
         })
     }
 }

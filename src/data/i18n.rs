@@ -188,10 +188,9 @@ impl Strings {
 
     /// English overlaid with a translation file's known keys; unknown keys and non-text
     /// values are ignored, a broken file leaves English (and says why).
-    pub fn with_translation(json: &str) -> Result<Self, String> {
+    pub fn with_translation(json: &str) -> Result<Self, serde_json::Error> {
         let mut strings = english_map();
-        let map: BTreeMap<String, serde_json::Value> =
-            serde_json::from_str(json).map_err(|e| format!("not a JSON object of strings: {e}"))?;
+        let map: BTreeMap<String, serde_json::Value> = serde_json::from_str(json)?;
         for (key, value) in map {
             if let (Some(slot), serde_json::Value::String(text)) =
                 (strings.get_mut(key.as_str()), value)
@@ -210,7 +209,10 @@ impl Strings {
         let path = dat.join("lang").join(format!("tokenusage.{lang}.json"));
         match std::fs::read_to_string(&path) {
             Ok(text) => Self::with_translation(&text).unwrap_or_else(|e| {
-                eprintln!("tokenusage: ignoring {}: {e}", path.display());
+                eprintln!(
+                    "tokenusage: ignoring {}: not a JSON object of strings: {e}",
+                    path.display()
+                );
                 Self::english()
             }),
             Err(_) => Self::english(),
