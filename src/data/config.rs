@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -90,10 +91,19 @@ pub fn mask_key(key: &str) -> String {
 
 /// Why there is no usable config; each becomes the "Unable to Load Account Data" page and
 /// a log line naming the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Clone` because the [`ConfigStore`] hands the same result to every request until the
+/// file changes; the read error is shared for that.
+#[derive(Debug, Clone)]
 pub enum ConfigError {
+    /// None of the candidate files exists.
     NotFound(Vec<PathBuf>),
-    Unreadable { file: PathBuf, cause: String },
+    /// The file exists but reading it failed; `cause` is also the error's `source()`.
+    Unreadable {
+        file: PathBuf,
+        cause: Arc<io::Error>,
+    },
+    /// A required `$license_config` entry is absent or blank.
     Missing { file: PathBuf, key: &'static str },
 }
 
@@ -116,7 +126,14 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Unreadable { cause, .. } => Some(&**cause),
+            ConfigError::NotFound(_) | ConfigError::Missing { .. } => None,
+        }
+    }
+}
 
 impl ConfigError {
     /// What the error page may say: the problem without the server's paths.
@@ -225,7 +242,7 @@ impl ConfigStore {
 fn read_config(file: &Path, dat: &Path) -> Result<LicenseConfig, ConfigError> {
     let bytes = fs::read(file).map_err(|e| ConfigError::Unreadable {
         file: file.to_path_buf(),
-        cause: e.to_string(),
+        cause: Arc::new(e),
     })?;
     let php = parse_config(&String::from_utf8_lossy(&bytes));
     let mut config = from_php(&php, file, || Secret::of_installation(dat))?;
@@ -292,6 +309,25 @@ mod tests {
         assert!(config.demo_mode);
         assert_eq!(config.timezone, chrono_tz::Europe::Berlin);
         assert_eq!(config.language.as_deref(), Some("de"));
+    }
+
+    #[test]
+    fn an_unreadable_file_names_the_file_and_keeps_the_io_error_as_its_source() {
+        use std::error::Error as _;
+        let file = Path::new("/nonexistent/ct/dat/config.inc.php");
+        let error = read_config(file, Path::new("/nonexistent/ct/dat")).unwrap_err();
+        let source = error.source().and_then(|s| s.downcast_ref::<io::Error>());
+        let Some(source) = source else {
+            panic!("no io::Error source: {error:?}");
+        };
+        assert_eq!(source.kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            error.to_string(),
+            format!("/nonexistent/ct/dat/config.inc.php: cannot read: {source}")
+        );
+        assert_eq!(error.summary(), "config.inc.php cannot be read.");
+        let missing = config_of("<?php").unwrap_err();
+        assert!(missing.source().is_none());
     }
 
     #[test]
