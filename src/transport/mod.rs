@@ -1,4 +1,8 @@
-//! The only code that touches sockets, stdin/stdout and the environment.
+//! How requests arrive and answers leave in production: FastCGI on a socket (bound, on
+//! fd 0), plain CGI on the environment and stdin/stdout, and the request and response
+//! values every transport hands to the app and back. Signals for a clean stop. (The license
+//! API client in `data` and the delegate check in `auth` make outgoing HTTP calls of their
+//! own; the development server is in `dev`.)
 
 pub mod cgi;
 pub mod fastcgi;
