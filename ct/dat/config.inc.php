@@ -18,7 +18,8 @@ $license_config = array(
     'email'       => 'owner@demo.example.com',
 );
 
-// The demo points the page at the embedded sample license API on loopback.
+// A placeholder: the demo and the tests each copy this installation and point the
+// copy at their own sample license API, on a free loopback port.
 $license_config['api_url'] = 'http://127.0.0.1:8781/projects/api.php';
 
 // When true, downloads are disabled (public demo sites).

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::session::{nobody_uid, php_session};
 use crate::support::*;
-use tokenusage::dev::http::{HttpRequest, HttpResponse, serve_http};
+use tokenusage::dev::http::{HttpRequest, HttpResponse, HttpServer};
 
 const KEY: &str = "admin_logged_in";
 
@@ -240,7 +240,6 @@ fn delegate_mode_asks_the_panel_and_remembers_its_answer() {
         listener.local_addr().unwrap()
     );
     let asked = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
     let counter = asked.clone();
     let handler = Arc::new(move |request: &HttpRequest| {
         counter.fetch_add(1, Ordering::SeqCst);
@@ -248,17 +247,11 @@ fn delegate_mode_asks_the_panel_and_remembers_its_answer() {
         if cookie.contains("PHPSESSID=goodadmin1") && cookie.contains("ctauth=ok") {
             HttpResponse::text(200, "Admin panel")
         } else {
-            let mut moved = HttpResponse::text(302, "");
-            moved
-                .headers
-                .push(("Location".into(), "ctlogin.php".into()));
-            moved
+            HttpResponse::text(302, "").with_header("Location", "ctlogin.php")
         }
     });
-    let panel = {
-        let stop = stop.clone();
-        std::thread::spawn(move || serve_http(listener, 2, handler, stop))
-    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let panel = HttpServer::start(listener, 2, handler, stop).unwrap();
     let api = sample_api(20);
     let install = Install::new("auth-delegate", &api.url());
     let server = Server::start(&["--auth", "delegate", "--delegate-url", &url]);
@@ -278,8 +271,7 @@ fn delegate_mode_asks_the_panel_and_remembers_its_answer() {
     assert_eq!(asked.load(Ordering::SeqCst), 2);
     let bad = server.get_with_cookie(&install, "action=download", "PHPSESSID=intruder1");
     assert_eq!(bad.status, 403);
-    stop.store(true, Ordering::SeqCst);
-    panel.join().unwrap().unwrap();
+    panel.stop().unwrap();
 }
 
 #[test]

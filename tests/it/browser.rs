@@ -1,8 +1,8 @@
 //! The page in a real headless Chromium: keyboard paging, the 10-minute auto refresh and
 //! a full-page screenshot, checked through chromedriver's W3C WebDriver API.
 //!
-//! I/O: serves the real page in-process over HTTP on loopback (`serve_http` with the
-//! demo's `page_handler`) against the sample license API; starts
+//! I/O: serves the real page in-process over HTTP on loopback (the development server,
+//! `HttpServer`, with the demo's `page_handler`) against the sample license API; starts
 //! `/usr/bin/chromedriver` on a free loopback port, which starts `/usr/bin/chromium` with a
 //! fresh profile in a temporary folder; talks to chromedriver with ureq. Every process is
 //! killed and every temporary folder removed on drop. The screenshot is kept in the temp
@@ -13,14 +13,14 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
+use std::sync::atomic::AtomicBool;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokenusage::app::{Site, SiteOptions};
 use tokenusage::dev::demo::{PAGE_PATH, page_handler};
-use tokenusage::dev::http::serve_http;
+use tokenusage::dev::http::HttpServer;
 use tokenusage::dev::sample_api::SampleApi;
 
 use crate::support::*;
@@ -196,10 +196,9 @@ fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 
 /// The real page served over HTTP on loopback, in-process, against a sample API.
 struct PageServer {
+    // Field order is drop order: the page stops before the API it calls.
+    server: HttpServer,
     api: SampleApi,
-    origin: String,
-    shutdown: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
     _install: Install,
 }
 
@@ -214,17 +213,11 @@ impl PageServer {
         .unwrap();
         let handler = page_handler(site, &install.ct);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let origin = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let shutdown = Arc::clone(&shutdown);
-            thread::spawn(move || serve_http(listener, 4, handler, shutdown).unwrap())
-        };
+        let server = HttpServer::start(listener, 4, handler, shutdown).unwrap();
         PageServer {
+            server,
             api,
-            origin,
-            shutdown,
-            thread: Some(thread),
             _install: install,
         }
     }
@@ -232,17 +225,8 @@ impl PageServer {
     /// The page's URL with this query string ("" for none).
     fn page(&self, query: &str) -> String {
         match query {
-            "" => format!("{}{PAGE_PATH}", self.origin),
-            query => format!("{}{PAGE_PATH}?{query}", self.origin),
-        }
-    }
-}
-
-impl Drop for PageServer {
-    fn drop(&mut self) {
-        self.shutdown.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            "" => format!("http://{}{PAGE_PATH}", self.server.addr()),
+            query => format!("http://{}{PAGE_PATH}?{query}", self.server.addr()),
         }
     }
 }
