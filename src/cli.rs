@@ -1,32 +1,318 @@
-//! Command-line options, each also read from the environment as `TOKENUSAGE_` plus its
-//! name in capitals (`--socket-mode` -> `TOKENUSAGE_SOCKET_MODE`), because a CGI program
-//! gets no arguments it may trust: a CGI request reads the environment alone
-//! ([`cgi_request`]). Pure: the environment is passed in as a lookup function.
+//! The whole command line: the subcommands, their options and the `TOKENUSAGE_*` variables
+//! (clap derive, ready for a man page: every command has an about, every option a help).
+//!
+//! Every option is also read from the environment as `TOKENUSAGE_` plus its name in
+//! capitals (`--socket-mode` -> `TOKENUSAGE_SOCKET_MODE`), because a CGI program gets no
+//! arguments it may trust: a CGI request reads the environment alone ([`cgi_request`],
+//! [`parse_cgi`]). Reads the process environment (clap reads it when the command is
+//! built); no other I/O.
 
-use std::num::ParseIntError;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::auth::AuthOptions;
+use clap::builder::{
+    BoolishValueParser, EnumValueParser, PathBufValueParser, PossibleValuesParser,
+    StringValueParser, StyledStr, TypedValueParser,
+};
+use clap::error::{ContextKind, ContextValue};
+use clap::parser::ValueSource;
+use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-/// What the binary was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::auth::{AuthOptions, DEFAULT_SESSION_NAME, DEFAULT_SESSION_PATH};
+use crate::dev::sample_api::{Fault, SampleApiOptions};
+
+/// tokenusage: the Token & Credit Usage Dashboard (ct/admin/tokenusage.php) over FastCGI or
+/// CGI
+///
+/// Without a subcommand it serves FastCGI on a listening socket passed as fd 0 (systemd,
+/// spawn-fcgi, mod_fcgid), or answers one CGI request when GATEWAY_INTERFACE is set.
+///
+/// Every option is also read from the environment as TOKENUSAGE_ plus its name in
+/// capitals, e.g. --socket-mode from TOKENUSAGE_SOCKET_MODE; the command line wins over
+/// the environment, and an empty variable counts as unset. A CGI request (GATEWAY_INTERFACE
+/// set, or `tokenusage cgi`) ignores its command line, which a web server may fill from a
+/// visitor's query string: its options come only from TOKENUSAGE_* variables.
+#[derive(Parser, Debug, Clone, PartialEq)]
+#[command(name = "tokenusage", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The options of a start without a subcommand (FastCGI on fd 0, or CGI).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// What the binary was asked to do; `None` in [`Cli::command`] picks the transport.
+#[derive(Subcommand, Debug, Clone, PartialEq)]
 pub enum Command {
-    /// No subcommand: FastCGI on a socket passed as fd 0.
-    Auto,
-    /// `fcgi`: FastCGI on `--listen` (or fd 0).
-    Fcgi,
-    /// Answer one CGI request: `cgi`, or any start with `GATEWAY_INTERFACE` set.
-    Cgi,
-    /// `demo`: the sample API plus a local HTTP preview.
-    Demo,
-    /// `sample-api ...`: its own options follow.
-    SampleApi(Vec<String>),
-    /// `session-keys --session-id ID` or `session-keys PATH`: list a session's keys.
-    SessionKeys(SessionTarget),
-    Help,
-    Version,
+    /// FastCGI on --listen, or on a listening socket passed as fd 0
+    ///
+    /// Serves the dashboard over FastCGI to nginx, Apache (mod_proxy_fcgi) or any FastCGI
+    /// client, until SIGTERM or SIGINT.
+    Fcgi(ServeArgs),
+    /// Answer one CGI request (options only from TOKENUSAGE_* variables)
+    ///
+    /// Answers the CGI request in the environment, as a start with GATEWAY_INTERFACE set
+    /// does. The arguments after `cgi` are ignored (and logged on stderr): a web server
+    /// may fill them from a visitor's query string. The options below are read only from
+    /// their TOKENUSAGE_* variables (Apache: SetEnv TOKENUSAGE_AUTH php-session).
+    Cgi(ServeArgs),
+    /// The sample license API and a local preview of ct/ over HTTP
+    ///
+    /// Serves the sample license API at the address the sample installation's config
+    /// names, and the real page over HTTP on loopback, like `php -S`, until SIGINT or
+    /// SIGTERM. No admin check: it listens on loopback only.
+    Demo(DemoArgs),
+    /// The sample license API alone, for tests and benchmarks
+    ///
+    /// Prints the API's URL on stdout, then answers until SIGTERM or SIGINT.
+    SampleApi(SampleApiArgs),
+    /// List the keys of a PHP session (values hidden)
+    ///
+    /// Lists the keys of a PHP session with their types, values hidden, to find the one
+    /// that marks an admin's login (for --session-key). Run it as the web server's user.
+    SessionKeys(SessionKeysArgs),
+}
+
+/// The options of FastCGI and CGI: the transport, the license API, the admin check.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct ServeArgs {
+    /// unix:/path.sock or HOST:PORT to bind (default: the listening socket passed as fd 0)
+    #[arg(long, env = "TOKENUSAGE_LISTEN", hide_env_values = true, value_name = "SPEC",
+          value_parser = checked(StringValueParser::new()))]
+    pub listen: Option<String>,
+    /// Permissions of a unix socket we create, in octal
+    #[arg(long, env = "TOKENUSAGE_SOCKET_MODE", hide_env_values = true, value_name = "MODE",
+          default_value = "0660", value_parser = checked(socket_mode))]
+    pub socket_mode: u32,
+    /// Worker threads: requests handled at once (1 to 1024)
+    #[arg(long, env = "TOKENUSAGE_WORKERS", hide_env_values = true, value_name = "N",
+          default_value = "16", value_parser = checked(workers))]
+    pub workers: usize,
+    /// Open FastCGI connections at most; past it the longest-silent idle one closes
+    /// (lowered to fit the open-file limit)
+    #[arg(long, env = "TOKENUSAGE_MAX_CONNECTIONS", hide_env_values = true, value_name = "N",
+          default_value = "1024", value_parser = checked(max_connections))]
+    pub max_connections: usize,
+    /// A request's records (BEGIN_REQUEST to the end of STDIN) are due whole within this
+    #[arg(long, env = "TOKENUSAGE_REQUEST_TIMEOUT", hide_env_values = true,
+          value_name = "SECONDS", default_value = "10", value_parser = checked(seconds))]
+    pub request_timeout: Duration,
+    /// A kept-alive FastCGI connection may wait this long for its next request (longer
+    /// than nginx's keepalive_timeout)
+    #[arg(long, env = "TOKENUSAGE_IDLE_TIMEOUT", hide_env_values = true,
+          value_name = "SECONDS", default_value = "75", value_parser = checked(seconds))]
+    pub idle_timeout: Duration,
+    /// Writing one response may take this long in all (0: no limit)
+    #[arg(long, env = "TOKENUSAGE_WRITE_TIMEOUT", hide_env_values = true,
+          value_name = "SECONDS", default_value = "30", value_parser = checked(seconds_or_zero))]
+    pub write_timeout: Duration,
+    /// The installation's ct folder (default: found per request from SCRIPT_FILENAME,
+    /// .../ct/admin/tokenusage.php -> .../ct)
+    #[arg(long, env = "TOKENUSAGE_ROOT", hide_env_values = true, value_name = "DIR",
+          value_parser = checked(PathBufValueParser::new()))]
+    pub root: Option<PathBuf>,
+    /// A folder of templates overriding the embedded ones
+    #[arg(long, env = "TOKENUSAGE_TEMPLATES", hide_env_values = true, value_name = "DIR",
+          value_parser = checked(PathBufValueParser::new()))]
+    pub templates: Option<PathBuf>,
+    /// The longest one license API call may take (the PHP page's max_execution_time)
+    #[arg(long, env = "TOKENUSAGE_API_TIMEOUT", hide_env_values = true,
+          value_name = "SECONDS", default_value = "30", value_parser = checked(seconds))]
+    pub api_timeout: Duration,
+    /// The longest a connect to the license API may take
+    #[arg(long, env = "TOKENUSAGE_API_CONNECT_TIMEOUT", hide_env_values = true,
+          value_name = "SECONDS", default_value = "10", value_parser = checked(seconds))]
+    pub api_connect_timeout: Duration,
+    /// How long a view with older data on hand waits for the license API before showing
+    /// that data (0: at once); the call goes on and its answer is kept for the next view
+    #[arg(long, env = "TOKENUSAGE_API_PATIENCE", hide_env_values = true,
+          value_name = "SECONDS", default_value = "2", value_parser = checked(seconds_or_zero))]
+    pub api_patience: Duration,
+    /// After a failed or timed-out call, views show older data without calling again this
+    /// long (0: off; Refresh Data always calls)
+    #[arg(long, env = "TOKENUSAGE_API_RETRY_AFTER", hide_env_values = true,
+          value_name = "SECONDS", default_value = "30", value_parser = checked(seconds_or_zero))]
+    pub api_retry_after: Duration,
+    /// Megabytes of parsed histories kept in memory, all installations together (least
+    /// recently used go first; at most 65536)
+    #[arg(long, env = "TOKENUSAGE_MEMORY_BUDGET_MB", hide_env_values = true, value_name = "MB",
+          default_value = "48", value_parser = checked(memory_budget_mb))]
+    pub memory_budget_mb: usize,
+    /// Reuse user/info and user/stats answers this long (0: call on every view; the footer
+    /// says which, and Refresh Data always calls)
+    #[arg(long, env = "TOKENUSAGE_ACCOUNT_CACHE_SECONDS", hide_env_values = true,
+          value_name = "SECONDS", default_value = "30", value_parser = checked(seconds_or_zero))]
+    pub account_cache_seconds: Duration,
+    #[command(flatten, next_help_heading = "Admin check (deny by default)")]
+    pub auth: AuthArgs,
+}
+
+/// Who gets in: the mode and its settings, checked by [`crate::auth::Auth::new`].
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct AuthArgs {
+    /// How to tell an admin from a visitor
+    #[arg(long, env = "TOKENUSAGE_AUTH", hide_env_values = true, value_name = "MODE",
+          default_value = "php-session",
+          value_parser = checked(EnumValueParser::<AuthMode>::new()))]
+    pub auth: AuthMode,
+    /// The $_SESSION entry that marks a logged-in admin (php-session); `tokenusage
+    /// session-keys` helps find it
+    #[arg(long, env = "TOKENUSAGE_SESSION_KEY", hide_env_values = true,
+          value_name = "KEY[=VALUE]", value_parser = checked(StringValueParser::new()))]
+    pub session_key: Option<String>,
+    /// The session cookie's name
+    #[arg(long, env = "TOKENUSAGE_SESSION_NAME", hide_env_values = true, value_name = "NAME",
+          default_value = DEFAULT_SESSION_NAME, value_parser = checked(StringValueParser::new()))]
+    pub session_name: String,
+    /// PHP's session.save_path, also N;/path and N;MODE;/path
+    #[arg(long, env = "TOKENUSAGE_SESSION_PATH", hide_env_values = true, value_name = "PATH",
+          default_value = DEFAULT_SESSION_PATH, value_parser = checked(StringValueParser::new()))]
+    pub session_path: String,
+    /// Older session files are expired (PHP's session.gc_maxlifetime)
+    #[arg(long, env = "TOKENUSAGE_SESSION_MAX_LIFETIME", hide_env_values = true,
+          value_name = "SECONDS", default_value = "1440", value_parser = checked(seconds))]
+    pub session_max_lifetime: Duration,
+    /// The admin panel on loopback, asked with the browser's cookies (delegate), e.g.
+    /// http://127.0.0.1/ct/admin/main.php
+    #[arg(long, env = "TOKENUSAGE_DELEGATE_URL", hide_env_values = true, value_name = "URL",
+          value_parser = checked(StringValueParser::new()))]
+    pub delegate_url: Option<String>,
+    /// How long a delegate answer is remembered
+    #[arg(long, env = "TOKENUSAGE_DELEGATE_CACHE_SECONDS", hide_env_values = true,
+          value_name = "SECONDS", default_value = "30", value_parser = checked(seconds))]
+    pub delegate_cache_seconds: Duration,
+}
+
+/// The `--auth` modes.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Read the admin's PHP session file, never write it; needs --session-key
+    PhpSession,
+    /// Ask the admin panel on loopback (--delegate-url) with the browser's cookies
+    Delegate,
+    /// Trust REMOTE_USER and AUTH_TYPE, only from a web server that authenticated
+    WebServer,
+    /// No check: anyone who reaches the URL sees the dashboard
+    None,
+}
+
+impl AuthMode {
+    /// The name `--auth` takes and [`AuthOptions::mode`] holds.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMode::PhpSession => "php-session",
+            AuthMode::Delegate => "delegate",
+            AuthMode::WebServer => "web-server",
+            AuthMode::None => "none",
+        }
+    }
+}
+
+impl AuthArgs {
+    /// The options [`crate::auth::Auth::new`] checks.
+    pub fn options(&self) -> AuthOptions {
+        AuthOptions {
+            mode: self.auth.name().to_string(),
+            session_name: self.session_name.clone(),
+            session_path: self.session_path.clone(),
+            session_key: self.session_key.clone(),
+            session_max_lifetime: self.session_max_lifetime,
+            delegate_url: self.delegate_url.clone(),
+            delegate_cache: self.delegate_cache_seconds,
+        }
+    }
+}
+
+/// `tokenusage demo`.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct DemoArgs {
+    /// The preview's HOST:PORT (loopback only)
+    #[arg(long, env = "TOKENUSAGE_LISTEN", hide_env_values = true, value_name = "ADDR",
+          default_value = "127.0.0.1:8780", value_parser = checked(StringValueParser::new()))]
+    pub listen: String,
+    /// Transactions in the sample history (at most 1000000)
+    #[arg(long, env = "TOKENUSAGE_TRANSACTIONS", hide_env_values = true, value_name = "N",
+          default_value = "10000", value_parser = checked(demo_transactions))]
+    pub transactions: usize,
+    /// The sample installation's ct folder (default: ct, the repository's)
+    #[arg(long, env = "TOKENUSAGE_ROOT", hide_env_values = true, value_name = "DIR",
+          value_parser = checked(PathBufValueParser::new()))]
+    pub root: Option<PathBuf>,
+}
+
+/// `tokenusage sample-api`.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct SampleApiArgs {
+    /// HOST:PORT to answer on (port 0: any free port; the URL printed says which)
+    #[arg(long, env = "TOKENUSAGE_LISTEN", hide_env_values = true, value_name = "ADDR",
+          default_value = "127.0.0.1:8781", value_parser = checked(StringValueParser::new()))]
+    pub listen: String,
+    /// Transactions in the history (all of them count toward user/stats)
+    #[arg(long, env = "TOKENUSAGE_TRANSACTIONS", hide_env_values = true, value_name = "N",
+          default_value_t = SampleApiOptions::default().transactions,
+          value_parser = checked(count))]
+    pub transactions: usize,
+    /// The user/stats balance
+    #[arg(long, env = "TOKENUSAGE_BALANCE", hide_env_values = true, value_name = "X",
+          default_value_t = SampleApiOptions::default().balance, value_parser = checked(balance))]
+    pub balance: f64,
+    /// Milliseconds added to every endpoint call
+    #[arg(long, env = "TOKENUSAGE_DELAY_MS", hide_env_values = true, value_name = "MS",
+          default_value = "0", value_parser = checked(milliseconds))]
+    pub delay_ms: u64,
+    /// Every text field carries hostile markup (XSS, CSV formula, bidi payloads)
+    #[arg(long, env = "TOKENUSAGE_HOSTILE", hide_env_values = true,
+          value_parser = checked(BoolishValueParser::new()))]
+    pub hostile: bool,
+    /// The way to misbehave from the start (the control endpoint changes it later)
+    #[arg(long, env = "TOKENUSAGE_FAULT", hide_env_values = true, value_name = "NAME",
+          default_value = "none", ignore_case = true, value_parser = checked(fault()))]
+    pub fault: Fault,
+    /// Seed of the generated history (the same seed gives the same bytes)
+    #[arg(long, env = "TOKENUSAGE_SEED", hide_env_values = true, value_name = "N",
+          default_value_t = SampleApiOptions::default().seed, value_parser = checked(seed))]
+    pub seed: u64,
+}
+
+impl SampleApiArgs {
+    /// How the sample API answers.
+    pub fn options(&self) -> SampleApiOptions {
+        SampleApiOptions {
+            transactions: self.transactions,
+            balance: self.balance,
+            delay: Duration::from_millis(self.delay_ms),
+            hostile: self.hostile,
+            fault: self.fault,
+            seed: self.seed,
+        }
+    }
+}
+
+/// `tokenusage session-keys`.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct SessionKeysArgs {
+    #[command(flatten)]
+    pub target: SessionTargetArgs,
+    /// PHP's session.save_path, where --session-id is looked up
+    #[arg(long, env = "TOKENUSAGE_SESSION_PATH", hide_env_values = true, value_name = "PATH",
+          default_value = DEFAULT_SESSION_PATH, value_parser = checked(StringValueParser::new()))]
+    pub session_path: String,
+}
+
+/// The session `session-keys` reads: exactly one of an id and a path.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+#[group(required = true, multiple = false)]
+pub struct SessionTargetArgs {
+    /// The session's id: the value of the PHPSESSID cookie (not read from the environment:
+    /// it names one session, once)
+    #[arg(long, value_name = "ID")]
+    pub session_id: Option<String>,
+    /// A session file's path, instead of --session-id
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
 }
 
 /// Which session file `session-keys` reads.
@@ -36,151 +322,84 @@ pub enum SessionTarget {
     Path(PathBuf),
 }
 
-/// Options after the first check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Args {
-    pub command: Command,
-    pub listen: Option<String>,
-    pub socket_mode: u32,
-    pub workers: usize,
-    pub root: Option<PathBuf>,
-    pub templates: Option<PathBuf>,
-    /// The demo's preview address.
-    pub demo_listen: String,
-    pub demo_transactions: usize,
-    pub auth: AuthOptions,
-    /// The longest one license API call may take (the PHP page's max_execution_time).
-    pub api_timeout: Duration,
-    pub api_connect_timeout: Duration,
-    /// Open FastCGI connections at most.
-    pub max_connections: usize,
-    /// Longest a FastCGI request's records may take, whole.
-    pub request_timeout: Duration,
-    /// Longest a kept-alive FastCGI connection may wait for its next request.
-    pub idle_timeout: Duration,
-    /// Longest writing one response may take (zero: no limit).
-    pub write_timeout: Duration,
-    /// How long a view with older data on hand waits for the license server.
-    pub api_patience: Duration,
-    /// How long views do not call again after a failed or timed-out call.
-    pub api_retry_after: Duration,
-    /// How long user/info and user/stats answers are reused (0: call on every view).
-    pub account_cache: Duration,
-    /// Megabytes of parsed histories kept in memory across installations.
-    pub memory_budget_mb: usize,
+impl SessionKeysArgs {
+    /// The session asked for (clap lets exactly one of the two through).
+    pub fn target(&self) -> SessionTarget {
+        match (&self.target.session_id, &self.target.path) {
+            (Some(id), _) => SessionTarget::Id(id.clone()),
+            (None, Some(path)) => SessionTarget::Path(path.clone()),
+            (None, None) => SessionTarget::Id(String::new()),
+        }
+    }
 }
 
-/// The options that take a value, in `--name` form.
-const VALUE_OPTIONS: [&str; 23] = [
-    "max-connections",
-    "request-timeout",
-    "idle-timeout",
-    "write-timeout",
-    "api-patience",
-    "api-retry-after",
-    "memory-budget-mb",
-    "account-cache-seconds",
-    "api-timeout",
-    "api-connect-timeout",
-    "listen",
-    "socket-mode",
-    "workers",
-    "root",
-    "templates",
-    "transactions",
-    "auth",
-    "session-name",
-    "session-path",
-    "session-key",
-    "session-max-lifetime",
-    "delegate-url",
-    "delegate-cache-seconds",
-];
+/// Parses a start that is not a CGI request (see [`cgi_request`]): `args` with the program
+/// name first, and the `TOKENUSAGE_*` variables. The error is clap's, help and version
+/// included ([`clap::Error::exit_code`] says 0 for those, 2 for a refusal).
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let mut command = Cli::command();
+    // Why: `tokenusage demo` does not use the options of a start without a subcommand,
+    // so a bad TOKENUSAGE_WORKERS must not stop it. A first argument that is not an option
+    // is a subcommand (or refused as an unknown one).
+    let subcommand_first = args
+        .get(1)
+        .is_some_and(|first| !first.to_string_lossy().starts_with('-'));
+    if subcommand_first {
+        command = command.mut_args(|arg| arg.env(None));
+    }
+    command = without_empty_variables(command);
+    let mut matches = command.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|error| error.format(&mut command))
+}
 
-pub const USAGE: &str = "\
-tokenusage: the Token & Credit Usage Dashboard (ct/admin/tokenusage.php) over FastCGI or CGI
+/// The options of a CGI request: from the environment alone (`SetEnv TOKENUSAGE_...`), as
+/// `tokenusage cgi` with no arguments.
+pub fn parse_cgi() -> Result<ServeArgs, clap::Error> {
+    match parse(["tokenusage", "cgi"])?.command {
+        Some(Command::Cgi(serve)) => Ok(serve),
+        _ => unreachable!("`tokenusage cgi` parses as the cgi subcommand"),
+    }
+}
 
-Usage:
-  tokenusage                     FastCGI on a listening socket passed as fd 0, or one CGI
-                                 request when GATEWAY_INTERFACE is set
-  tokenusage fcgi --listen unix:/run/tokenusage.sock | 127.0.0.1:9000
-  tokenusage cgi                 answer one CGI request (as with GATEWAY_INTERFACE set,
-                                 options come only from TOKENUSAGE_* variables)
-  tokenusage demo [--listen 127.0.0.1:8780] [--transactions N]
-                                 the sample license API and a local preview of ct/
-  tokenusage sample-api --listen 127.0.0.1:8781 [--transactions N] [--balance X]
-                        [--delay-ms N] [--hostile]
-  tokenusage session-keys --session-id ID | PATH
-                                 list the keys of a PHP session (values hidden), to find
-                                 the one that marks an admin's login
-
-Options (each also read from TOKENUSAGE_<NAME>, e.g. TOKENUSAGE_ROOT):
-  --listen SPEC        unix:/path.sock or HOST:PORT to bind
-  --socket-mode MODE   permissions of a unix socket we create (octal, default 0660)
-  --workers N          worker threads: requests handled at once (default 16)
-  --max-connections N  open FastCGI connections at most (default 1024, lowered to fit
-                       the open-file limit); past it the longest-silent idle one closes
-  --request-timeout SECONDS  a request's records (BEGIN_REQUEST to the end of STDIN)
-                       are due whole within this (default 10)
-  --idle-timeout SECONDS     a kept-alive FastCGI connection may wait this long for its
-                       next request (default 75, longer than nginx's keepalive_timeout)
-  --write-timeout SECONDS    writing one response may take this long in all (default
-                       30; 0: no limit)
-  --root DIR           the installation's ct folder, instead of finding it per request
-                       from SCRIPT_FILENAME (.../ct/admin/tokenusage.php -> .../ct)
-  --templates DIR      templates overriding the embedded ones
-  --api-timeout SECONDS          longest license API call (default 30)
-  --api-connect-timeout SECONDS  longest connect to the license API (default 10)
-  --api-patience SECONDS         how long a view with older data on hand waits for the
-                                 license API before showing that data (default 2; the
-                                 call goes on and its answer is kept for the next view)
-  --api-retry-after SECONDS      after a failed or timed-out call, views show older data
-                                 without calling again this long (default 30; 0: off;
-                                 Refresh Data always calls)
-  --memory-budget-mb N           parsed histories kept in memory, all installations
-                                 together (default 48; least recently used go first)
-  --account-cache-seconds N      reuse user/info and user/stats answers this long
-                                 (default 30; 0: call on every view; the footer says
-                                 which, and Refresh Data always calls)
-
-Admin check (deny by default):
-  --auth MODE          php-session (default), delegate, web-server or none
-  --session-key KEY[=VALUE]
-                       the $_SESSION entry that marks a logged-in admin (php-session)
-  --session-name NAME  the session cookie (default PHPSESSID)
-  --session-path PATH  PHP's session.save_path, also N;/path and N;MODE;/path
-                       (default /var/lib/php/sessions)
-  --session-max-lifetime SECONDS
-                       older session files are expired (default 1440, PHP's default)
-  --delegate-url URL   the admin panel on loopback, asked with the browser's cookies
-  --delegate-cache-seconds N
-                       how long a delegate answer is remembered (default 30)
-  -h, --help           this text
-  -V, --version        the version
-";
+/// An empty variable counts as unset, as it did before clap: `SetEnv TOKENUSAGE_ROOT ""`
+/// or systemd's `Environment=TOKENUSAGE_LISTEN=` change nothing.
+fn without_empty_variables(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.is_empty());
+            if empty { arg.env(None) } else { arg }
+        })
+        .mut_subcommands(without_empty_variables)
+}
 
 /// The most characters of ignored arguments a log line shows.
 const MAX_LOGGED_CHARS: usize = 200;
 
 /// Decides whether this process answers a CGI request: `GATEWAY_INTERFACE` is set
 /// (whatever the arguments say) or the first argument is `cgi`. If so, returns the
-/// arguments it must ignore (all but that `cgi`): Apache's mod_cgi passes a query string
-/// without `=` as arguments, split at `+` (RFC 3875 4.4; PHP-CGI's CVE-2012-1823), so
-/// they are a visitor's words, and `?--auth+none` or `?fcgi+--listen+...` must change
-/// nothing. Options then come from [`parse_cgi`].
+/// arguments (without the program name) it must ignore (all but that `cgi`): Apache's
+/// mod_cgi passes a query string without `=` as arguments, split at `+` (RFC 3875 4.4;
+/// PHP-CGI's CVE-2012-1823), so they are a visitor's words, and `?--auth+none` or
+/// `?fcgi+--listen+...` must change nothing. Options then come from [`parse_cgi`]. The one
+/// exception, `tokenusage cgi --help` without `GATEWAY_INTERFACE`, is not a request: it
+/// shows the help.
 pub fn cgi_request(args: &[String], gateway_interface: bool) -> Option<&[String]> {
-    match args.first().map(String::as_str) {
-        Some("cgi") => Some(&args[1..]),
+    match args {
+        [cgi, help] if !gateway_interface && cgi == "cgi" && (help == "--help" || help == "-h") => {
+            None
+        }
+        [cgi, rest @ ..] if cgi == "cgi" => Some(rest),
         _ if gateway_interface => Some(args),
         _ => None,
     }
-}
-
-/// The options of a CGI request: from the environment alone (`SetEnv TOKENUSAGE_...`).
-pub fn parse_cgi(env: &dyn Fn(&str) -> Option<String>) -> Result<Args, String> {
-    let mut parsed = parse(&[], env)?;
-    parsed.command = Command::Cgi;
-    Ok(parsed)
 }
 
 /// The one log line naming the arguments a CGI request ignored, `None` when there are
@@ -207,362 +426,385 @@ pub fn ignored_arguments_note(ignored: &[String]) -> Option<String> {
     ))
 }
 
-/// Parses the arguments (without the program name) of a start that is not a CGI request
-/// (see [`cgi_request`]); `env` looks up an environment variable.
-pub fn parse(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Args, String> {
-    let (command, rest) = match args.first().map(String::as_str) {
-        Some("fcgi") => (Command::Fcgi, &args[1..]),
-        // Its arguments are a visitor's, never options (see `cgi_request`).
-        Some("cgi") => return parse_cgi(env),
-        Some("demo") => (Command::Demo, &args[1..]),
-        Some("sample-api") => return Ok(with_command(Command::SampleApi(args[1..].to_vec()))),
-        Some("session-keys") => return session_keys(&args[1..], env),
-        Some("-h" | "--help" | "help") => return Ok(with_command(Command::Help)),
-        Some("-V" | "--version") => return Ok(with_command(Command::Version)),
-        _ => (Command::Auto, args),
-    };
-    let mut given: Vec<(&str, String)> = Vec::new();
-    let mut iter = rest.iter();
-    while let Some(arg) = iter.next() {
-        let Some(name) = arg.strip_prefix("--") else {
-            return Err(format!("unexpected argument {arg:?} (see --help)"));
-        };
-        let (name, inline) = match name.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (name, None),
-        };
-        let Some(known) = VALUE_OPTIONS.iter().find(|o| **o == name) else {
-            return Err(format!("unknown option --{name} (see --help)"));
-        };
-        let value = match inline {
-            Some(v) => v,
-            None => iter
-                .next()
-                .cloned()
-                .ok_or_else(|| format!("--{name} needs a value"))?,
-        };
-        given.push((known, value));
-    }
-    let lookup = |name: &str| -> Option<String> {
-        given
-            .iter()
-            .rev()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
-            .or_else(|| env(&env_name(name)).filter(|v| !v.is_empty()))
-    };
-    let mut parsed = with_command(command);
-    let listen = lookup("listen");
-    if parsed.command == Command::Demo {
-        if let Some(listen) = listen {
-            parsed.demo_listen = listen;
-        }
-    } else {
-        parsed.listen = listen;
-    }
-    if let Some(mode) = lookup("socket-mode") {
-        let valid = |mode: &OctalMode| mode.0 <= 0o777;
-        parsed.socket_mode = number("socket-mode", &mode, valid, "an octal mode like 0660")?.0;
-    }
-    if let Some(workers) = lookup("workers") {
-        let valid = |n: &usize| (1..=1024).contains(n);
-        parsed.workers = number("workers", &workers, valid, "a number from 1 to 1024")?;
-    }
-    if let Some(count) = lookup("transactions") {
-        let valid = |n: &usize| *n <= 1_000_000;
-        parsed.demo_transactions = number("transactions", &count, valid, "a number up to 1000000")?;
-    }
-    parsed.root = lookup("root").map(PathBuf::from);
-    parsed.templates = lookup("templates").map(PathBuf::from);
-    if let Some(seconds) = lookup("api-timeout") {
-        parsed.api_timeout = seconds_option("api-timeout", &seconds)?;
-    }
-    if let Some(mb) = lookup("memory-budget-mb") {
-        let valid = |n: &usize| *n <= 65_536;
-        parsed.memory_budget_mb = number("memory-budget-mb", &mb, valid, "a number of megabytes")?;
-    }
-    if let Some(seconds) = lookup("account-cache-seconds") {
-        // 0 is valid: it turns the account cache off.
-        let any = |_: &u64| true;
-        let seconds = number("account-cache-seconds", &seconds, any, "a number")?;
-        parsed.account_cache = Duration::from_secs(seconds);
-    }
-    if let Some(count) = lookup("max-connections") {
-        let valid = |n: &usize| (1..=1_000_000).contains(n);
-        parsed.max_connections = number(
-            "max-connections",
-            &count,
-            valid,
-            "a number from 1 to 1000000",
-        )?;
-    }
-    if let Some(seconds) = lookup("request-timeout") {
-        parsed.request_timeout = seconds_option("request-timeout", &seconds)?;
-    }
-    if let Some(seconds) = lookup("idle-timeout") {
-        parsed.idle_timeout = seconds_option("idle-timeout", &seconds)?;
-    }
-    if let Some(seconds) = lookup("write-timeout") {
-        // 0 is valid: no limit.
-        let seconds = number(
-            "write-timeout",
-            &seconds,
-            |_: &u64| true,
-            "a number of seconds",
-        )?;
-        parsed.write_timeout = Duration::from_secs(seconds);
-    }
-    if let Some(seconds) = lookup("api-patience") {
-        // 0 is valid: show older data at once.
-        let seconds = number(
-            "api-patience",
-            &seconds,
-            |_: &u64| true,
-            "a number of seconds",
-        )?;
-        parsed.api_patience = Duration::from_secs(seconds);
-    }
-    if let Some(seconds) = lookup("api-retry-after") {
-        let seconds = number(
-            "api-retry-after",
-            &seconds,
-            |_: &u64| true,
-            "a number of seconds",
-        )?;
-        parsed.api_retry_after = Duration::from_secs(seconds);
-    }
-    if let Some(seconds) = lookup("api-connect-timeout") {
-        parsed.api_connect_timeout = seconds_option("api-connect-timeout", &seconds)?;
-    }
-    let auth = &mut parsed.auth;
-    if let Some(mode) = lookup("auth") {
-        auth.mode = mode;
-    }
-    if let Some(name) = lookup("session-name") {
-        auth.session_name = name;
-    }
-    if let Some(path) = lookup("session-path") {
-        auth.session_path = path;
-    }
-    auth.session_key = lookup("session-key");
-    if let Some(seconds) = lookup("session-max-lifetime") {
-        auth.session_max_lifetime = seconds_option("session-max-lifetime", &seconds)?;
-    }
-    auth.delegate_url = lookup("delegate-url");
-    if let Some(seconds) = lookup("delegate-cache-seconds") {
-        auth.delegate_cache = seconds_option("delegate-cache-seconds", &seconds)?;
-    }
-    Ok(parsed)
+/// Wraps a value parser so that a value refused from the environment names its variable:
+/// clap's own message names only the option, and under CGI the variable is what to fix.
+#[derive(Clone)]
+pub struct NamesVariable<P>(P);
+
+/// See [`NamesVariable`].
+fn checked<P: TypedValueParser>(parser: P) -> NamesVariable<P> {
+    NamesVariable(parser)
 }
 
-/// A positive number of seconds.
-fn seconds_option(name: &str, value: &str) -> Result<Duration, String> {
-    number(name, value, |n: &u64| *n > 0, "a number of seconds").map(Duration::from_secs)
+impl<P: TypedValueParser> TypedValueParser for NamesVariable<P> {
+    type Value = P::Value;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        self.0.parse_ref(cmd, arg, value)
+    }
+
+    fn parse_ref_(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+        source: ValueSource,
+    ) -> Result<Self::Value, clap::Error> {
+        self.0
+            .parse_ref_(cmd, arg, value, source)
+            .map_err(|mut error| {
+                let variable = arg.and_then(Arg::get_env);
+                if let (ValueSource::EnvVariable, Some(variable)) = (source, variable) {
+                    let tip = format!(
+                        "the value comes from the environment variable {}",
+                        variable.to_string_lossy()
+                    );
+                    let mut tips = match error.get(ContextKind::Suggested) {
+                        Some(ContextValue::StyledStrs(tips)) => tips.clone(),
+                        _ => Vec::new(),
+                    };
+                    tips.push(StyledStr::from(tip));
+                    error.insert(ContextKind::Suggested, ContextValue::StyledStrs(tips));
+                }
+                error
+            })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        self.0.possible_values()
+    }
 }
 
-/// `value` (spaces around it ignored) as a `T` that `valid` accepts, else the message
-/// `--NAME "VALUE": not WHAT`.
-fn number<T: FromStr>(
-    name: &str,
-    value: &str,
-    valid: impl FnOnce(&T) -> bool,
-    what: &str,
-) -> Result<T, String> {
-    value
-        .trim()
+/// `text` (spaces around it ignored) as a `T` that `valid` accepts, else `not WHAT`.
+fn number<T: FromStr>(text: &str, valid: impl FnOnce(&T) -> bool, what: &str) -> Result<T, String> {
+    text.trim()
         .parse()
         .ok()
         .filter(valid)
-        .ok_or_else(|| format!("--{name} {value:?}: not {what}"))
+        .ok_or_else(|| format!("not {what}"))
 }
 
-/// A permission mode in octal, with or without `0o`: `0660`, `0o600`.
-struct OctalMode(u32);
-
-impl FromStr for OctalMode {
-    type Err = ParseIntError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        u32::from_str_radix(text.trim_start_matches("0o"), 8).map(OctalMode)
-    }
+/// A permission mode in octal, with or without `0o` (`0660`, `0o600`), at most `0777`.
+fn socket_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim().trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|mode| *mode <= 0o777)
+        .ok_or_else(|| "not an octal mode like 0660 (at most 0777)".to_string())
 }
 
-/// `session-keys --session-id ID [--session-path P]` or `session-keys PATH`.
-fn session_keys(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Result<Args, String> {
-    let mut parsed = with_command(Command::Help);
-    if let Some(path) = env(&env_name("session-path")).filter(|p| !p.is_empty()) {
-        parsed.auth.session_path = path;
-    }
-    let mut target = None;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        match arg.as_str() {
-            "--session-id" => target = iter.next().map(|id| SessionTarget::Id(id.clone())),
-            "--session-path" => {
-                parsed.auth.session_path =
-                    iter.next().cloned().ok_or("--session-path needs a value")?;
-            }
-            path if !path.starts_with("--") => target = Some(SessionTarget::Path(path.into())),
-            other => return Err(format!("session-keys: unknown option {other}")),
-        }
-    }
-    let target = target.ok_or("session-keys needs --session-id ID or a session file's path")?;
-    parsed.command = Command::SessionKeys(target);
-    Ok(parsed)
+fn workers(text: &str) -> Result<usize, String> {
+    number(text, |n| (1..=1024).contains(n), "a number from 1 to 1024")
 }
 
-fn with_command(command: Command) -> Args {
-    Args {
-        command,
-        listen: None,
-        socket_mode: 0o660,
-        workers: 16,
-        root: None,
-        templates: None,
-        demo_listen: "127.0.0.1:8780".into(),
-        demo_transactions: 10_000,
-        auth: AuthOptions::default(),
-        api_timeout: Duration::from_secs(30),
-        api_connect_timeout: Duration::from_secs(10),
-        max_connections: 1024,
-        request_timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(75),
-        write_timeout: Duration::from_secs(30),
-        api_patience: Duration::from_secs(2),
-        api_retry_after: Duration::from_secs(30),
-        account_cache: Duration::from_secs(30),
-        memory_budget_mb: 48,
-    }
-}
-
-/// `socket-mode` -> `TOKENUSAGE_SOCKET_MODE`.
-pub fn env_name(option: &str) -> String {
-    format!(
-        "TOKENUSAGE_{}",
-        option.to_ascii_uppercase().replace('-', "_")
+fn max_connections(text: &str) -> Result<usize, String> {
+    number(
+        text,
+        |n| (1..=1_000_000).contains(n),
+        "a number from 1 to 1000000",
     )
+}
+
+fn memory_budget_mb(text: &str) -> Result<usize, String> {
+    number(text, |n| *n <= 65_536, "a number of megabytes up to 65536")
+}
+
+fn demo_transactions(text: &str) -> Result<usize, String> {
+    number(text, |n| *n <= 1_000_000, "a number up to 1000000")
+}
+
+/// A positive number of seconds.
+fn seconds(text: &str) -> Result<Duration, String> {
+    number(text, |n: &u64| *n > 0, "a number of seconds above 0").map(Duration::from_secs)
+}
+
+/// A number of seconds, 0 included (it turns the limit or the cache off).
+fn seconds_or_zero(text: &str) -> Result<Duration, String> {
+    number(text, |_: &u64| true, "a number of seconds").map(Duration::from_secs)
+}
+
+fn count(text: &str) -> Result<usize, String> {
+    number(text, |_| true, "a count")
+}
+
+fn balance(text: &str) -> Result<f64, String> {
+    number(text, |b: &f64| b.is_finite(), "a number")
+}
+
+fn milliseconds(text: &str) -> Result<u64, String> {
+    number(text, |_| true, "a number of milliseconds")
+}
+
+fn seed(text: &str) -> Result<u64, String> {
+    number(text, |_| true, "a number")
+}
+
+/// `--fault`: one of [`Fault::ALL`]'s names, listed in the help.
+fn fault() -> impl TypedValueParser<Value = Fault> {
+    PossibleValuesParser::new(Fault::ALL.map(Fault::name))
+        .map(|name| Fault::from_name(&name).unwrap_or_default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::session_store::DEFAULT_MAX_LIFETIME;
+    use clap::error::ErrorKind;
 
-    fn no_env(_: &str) -> Option<String> {
-        None
+    /// The test's own name, `cli::tests::...`, as the test harness knows it.
+    macro_rules! test_name {
+        () => {{
+            fn here() {}
+            std::any::type_name_of_val(&here)
+                .trim_end_matches("::here")
+                .trim_start_matches("tokenusage::")
+        }};
     }
 
-    fn args(list: &[&str]) -> Vec<String> {
+    /// Runs `check` in a child process of this test binary whose environment holds only
+    /// `vars`: clap reads the real environment, and changing this process's while other
+    /// tests run on other threads is unsound. Also keeps a developer's own TOKENUSAGE_*
+    /// variables out of the tests. The child runs the whole test: once per test.
+    fn in_env(test: &str, vars: &[(&str, &str)], check: impl FnOnce()) {
+        const CHILD: &str = "CLI_TESTS_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            check();
+            return;
+        }
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--test-threads=1", "--nocapture"])
+            .env_clear()
+            .env(CHILD, "1")
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "{test} in {vars:?}:\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn parsed(args: &[&str]) -> Cli {
+        let mut argv = vec!["tokenusage"];
+        argv.extend_from_slice(args);
+        parse(argv).unwrap()
+    }
+
+    fn refused(args: &[&str]) -> clap::Error {
+        let mut argv = vec!["tokenusage"];
+        argv.extend_from_slice(args);
+        parse(argv).unwrap_err()
+    }
+
+    fn serve(cli: Cli) -> ServeArgs {
+        match cli.command {
+            None => cli.serve,
+            Some(Command::Fcgi(serve) | Command::Cgi(serve)) => serve,
+            other => panic!("not a serve command: {other:?}"),
+        }
+    }
+
+    fn strings(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// `socket-mode` -> `TOKENUSAGE_SOCKET_MODE`.
+    fn env_name(option: &str) -> String {
+        format!(
+            "TOKENUSAGE_{}",
+            option.to_ascii_uppercase().replace('-', "_")
+        )
     }
 
     #[test]
     fn no_arguments_picks_the_transport_automatically() {
-        let parsed = parse(&[], &no_env).unwrap();
-        assert_eq!(parsed.command, Command::Auto);
-        assert_eq!(parsed.socket_mode, 0o660);
+        in_env(test_name!(), &[], || {
+            let cli = parsed(&[]);
+            assert_eq!(cli.command, None);
+            assert_eq!(cli.serve.socket_mode, 0o660);
+            assert_eq!(cli.serve.listen, None);
+        });
     }
 
     #[test]
     fn fcgi_takes_listen_mode_and_root() {
-        let parsed = parse(
-            &args(&[
+        in_env(test_name!(), &[], || {
+            let cli = parsed(&[
                 "fcgi",
                 "--listen",
                 "unix:/tmp/t.sock",
                 "--socket-mode=0600",
                 "--root",
                 "/srv/ct",
-            ]),
-            &no_env,
-        )
-        .unwrap();
-        assert_eq!(parsed.command, Command::Fcgi);
-        assert_eq!(parsed.listen.as_deref(), Some("unix:/tmp/t.sock"));
-        assert_eq!(parsed.socket_mode, 0o600);
-        assert_eq!(parsed.root, Some(PathBuf::from("/srv/ct")));
+            ]);
+            let Some(Command::Fcgi(serve)) = cli.command else {
+                panic!("{cli:?}");
+            };
+            assert_eq!(serve.listen.as_deref(), Some("unix:/tmp/t.sock"));
+            assert_eq!(serve.socket_mode, 0o600);
+            assert_eq!(serve.root, Some(PathBuf::from("/srv/ct")));
+        });
     }
 
     #[test]
     fn options_come_from_the_environment_when_not_given() {
-        let env = |name: &str| (name == "TOKENUSAGE_ROOT").then(|| "/env/ct".to_string());
-        assert_eq!(
-            parse(&[], &env).unwrap().root,
-            Some(PathBuf::from("/env/ct"))
-        );
-        let given = parse(&args(&["--root", "/arg/ct"]), &env).unwrap();
-        assert_eq!(given.root, Some(PathBuf::from("/arg/ct")));
+        in_env(test_name!(), &[("TOKENUSAGE_ROOT", "/env/ct")], || {
+            assert_eq!(parsed(&[]).serve.root, Some(PathBuf::from("/env/ct")));
+            let fcgi = serve(parsed(&["fcgi"]));
+            assert_eq!(fcgi.root, Some(PathBuf::from("/env/ct")));
+            let given = parsed(&["--root", "/arg/ct"]);
+            assert_eq!(given.serve.root, Some(PathBuf::from("/arg/ct")));
+        });
+    }
+
+    #[test]
+    fn an_empty_variable_counts_as_unset() {
+        let vars = [
+            ("TOKENUSAGE_ROOT", ""),
+            ("TOKENUSAGE_WORKERS", ""),
+            ("TOKENUSAGE_AUTH", ""),
+        ];
+        in_env(test_name!(), &vars, || {
+            let serve = serve(parsed(&["fcgi"]));
+            assert_eq!(serve.root, None);
+            assert_eq!(serve.workers, 16);
+            assert_eq!(serve.auth.auth, AuthMode::PhpSession);
+        });
     }
 
     #[test]
     fn bad_options_say_what_is_wrong() {
-        assert!(
-            parse(&args(&["--bogus"]), &no_env)
-                .unwrap_err()
-                .contains("--bogus")
-        );
-        assert!(
-            parse(&args(&["--socket-mode", "999"]), &no_env)
-                .unwrap_err()
-                .contains("octal")
-        );
-        assert!(
-            parse(&args(&["--workers", "0"]), &no_env)
-                .unwrap_err()
-                .contains("1 to 1024")
-        );
-        assert!(
-            parse(&args(&["--listen"]), &no_env)
-                .unwrap_err()
-                .contains("needs a value")
-        );
-        assert_eq!(
-            parse(&args(&["--api-timeout", "0"]), &no_env).unwrap_err(),
-            "--api-timeout \"0\": not a number of seconds"
-        );
+        in_env(test_name!(), &[], || {
+            let error = refused(&["--bogus"]);
+            assert_eq!(error.kind(), ErrorKind::UnknownArgument);
+            assert!(error.to_string().contains("--bogus"), "{error}");
+            let error = refused(&["--socket-mode", "999"]).to_string();
+            assert!(error.contains("octal"), "{error}");
+            let error = refused(&["--workers", "0"]).to_string();
+            assert!(error.contains("1 to 1024"), "{error}");
+            let error = refused(&["--listen"]);
+            assert_eq!(error.kind(), ErrorKind::InvalidValue);
+            assert!(error.to_string().contains("--listen"), "{error}");
+            let error = refused(&["--api-timeout", "0"]).to_string();
+            assert!(
+                error.contains(
+                    "invalid value '0' for '--api-timeout <SECONDS>': not a number of seconds"
+                ),
+                "{error}"
+            );
+        });
+    }
+
+    #[test]
+    fn a_bad_value_from_the_environment_names_the_option_and_the_variable() {
+        in_env(test_name!(), &[("TOKENUSAGE_WORKERS", "abc")], || {
+            for args in [&[][..], &["fcgi"], &["cgi"]] {
+                let error = refused(args);
+                assert_eq!(error.exit_code(), 2);
+                let text = error.to_string();
+                assert!(text.contains("--workers"), "{text}");
+                assert!(text.contains("TOKENUSAGE_WORKERS"), "{text}");
+            }
+            let error = parse_cgi().unwrap_err().to_string();
+            assert!(error.contains("TOKENUSAGE_WORKERS"), "{error}");
+            // On the command line it is the option's own value: no variable to name.
+            let error = refused(&["fcgi", "--workers", "abc"]).to_string();
+            assert!(!error.contains("TOKENUSAGE_WORKERS"), "{error}");
+            // A value given on the command line wins, and the variable is not read.
+            assert_eq!(serve(parsed(&["fcgi", "--workers", "4"])).workers, 4);
+        });
+    }
+
+    #[test]
+    fn the_variables_of_options_a_subcommand_does_not_take_do_not_stop_it() {
+        in_env(test_name!(), &[("TOKENUSAGE_WORKERS", "abc")], || {
+            assert!(matches!(parsed(&["demo"]).command, Some(Command::Demo(_))));
+            let cli = parsed(&["session-keys", "--session-id", "abc"]);
+            assert!(matches!(cli.command, Some(Command::SessionKeys(_))));
+        });
     }
 
     #[test]
     fn numbers_may_have_spaces_around_them_and_modes_a_0o_prefix() {
-        let parsed = parse(
-            &args(&["--workers", " 4 ", "--socket-mode", "0o600"]),
-            &no_env,
-        )
-        .unwrap();
-        assert_eq!(parsed.workers, 4);
-        assert_eq!(parsed.socket_mode, 0o600);
-        let env =
-            |name: &str| (name == "TOKENUSAGE_ACCOUNT_CACHE_SECONDS").then(|| "0".to_string());
-        assert_eq!(parse(&[], &env).unwrap().account_cache, Duration::ZERO);
+        in_env(
+            test_name!(),
+            &[("TOKENUSAGE_ACCOUNT_CACHE_SECONDS", "0")],
+            || {
+                let cli = parsed(&["--workers", " 4 ", "--socket-mode", "0o600"]);
+                assert_eq!(cli.serve.workers, 4);
+                assert_eq!(cli.serve.socket_mode, 0o600);
+                assert_eq!(cli.serve.account_cache_seconds, Duration::ZERO);
+            },
+        );
     }
 
     #[test]
     fn auth_options_come_from_arguments_or_the_environment() {
-        let env = |name: &str| match name {
-            "TOKENUSAGE_AUTH" => Some("php-session".to_string()),
-            "TOKENUSAGE_SESSION_KEY" => Some("admin_logged_in".to_string()),
-            "TOKENUSAGE_SESSION_PATH" => Some("2;/var/lib/php/sessions".to_string()),
-            _ => None,
-        };
-        let parsed = parse(&args(&["fcgi", "--session-name", "CTSESS"]), &env).unwrap();
-        assert_eq!(parsed.auth.mode, "php-session");
-        assert_eq!(parsed.auth.session_key.as_deref(), Some("admin_logged_in"));
-        assert_eq!(parsed.auth.session_path, "2;/var/lib/php/sessions");
-        assert_eq!(parsed.auth.session_name, "CTSESS");
+        let vars = [
+            ("TOKENUSAGE_AUTH", "php-session"),
+            ("TOKENUSAGE_SESSION_KEY", "admin_logged_in"),
+            ("TOKENUSAGE_SESSION_PATH", "2;/var/lib/php/sessions"),
+        ];
+        in_env(test_name!(), &vars, || {
+            let auth = serve(parsed(&["fcgi", "--session-name", "CTSESS"]))
+                .auth
+                .options();
+            assert_eq!(auth.mode, "php-session");
+            assert_eq!(auth.session_key.as_deref(), Some("admin_logged_in"));
+            assert_eq!(auth.session_path, "2;/var/lib/php/sessions");
+            assert_eq!(auth.session_name, "CTSESS");
+        });
+    }
+
+    #[test]
+    fn auth_defaults_are_those_of_auth_options() {
+        in_env(test_name!(), &[], || {
+            let options = serve(parsed(&["fcgi"])).auth.options();
+            let defaults = AuthOptions::default();
+            assert_eq!(options, defaults);
+            assert_eq!(options.session_max_lifetime, DEFAULT_MAX_LIFETIME);
+        });
+    }
+
+    #[test]
+    fn auth_takes_the_four_modes_and_nothing_else() {
+        in_env(test_name!(), &[], || {
+            for mode in AuthMode::value_variants() {
+                let serve = serve(parsed(&["fcgi", "--auth", mode.name()]));
+                assert_eq!(serve.auth.auth, *mode);
+            }
+            let error = refused(&["fcgi", "--auth", "bogus"]);
+            assert_eq!(error.kind(), ErrorKind::InvalidValue);
+            assert!(error.to_string().contains("web-server"), "{error}");
+        });
     }
 
     #[test]
     fn session_keys_takes_an_id_or_a_path() {
-        let parsed = parse(&args(&["session-keys", "--session-id", "abc"]), &no_env).unwrap();
-        assert_eq!(
-            parsed.command,
-            Command::SessionKeys(SessionTarget::Id("abc".into()))
-        );
-        let parsed = parse(&args(&["session-keys", "/tmp/sess_abc"]), &no_env).unwrap();
-        assert_eq!(
-            parsed.command,
-            Command::SessionKeys(SessionTarget::Path("/tmp/sess_abc".into()))
-        );
-        assert!(parse(&args(&["session-keys"]), &no_env).is_err());
+        in_env(test_name!(), &[], || {
+            let target = |cli: Cli| match cli.command {
+                Some(Command::SessionKeys(args)) => args.target(),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(
+                target(parsed(&["session-keys", "--session-id", "abc"])),
+                SessionTarget::Id("abc".into())
+            );
+            assert_eq!(
+                target(parsed(&["session-keys", "/tmp/sess_abc"])),
+                SessionTarget::Path("/tmp/sess_abc".into())
+            );
+            assert!(parse(["tokenusage", "session-keys"]).is_err());
+            assert!(parse(["tokenusage", "session-keys", "--session-id", "a", "/tmp/b"]).is_err());
+        });
     }
 
     #[test]
@@ -576,49 +818,68 @@ mod tests {
             &["--help"],
             &["-V"],
         ] {
-            let given = args(list);
+            let given = strings(list);
             assert_eq!(cgi_request(&given, true), Some(&given[..]), "{list:?}");
         }
         assert_eq!(cgi_request(&[], true), Some(&[][..]));
+        let help = strings(&["cgi", "--help"]);
+        assert_eq!(cgi_request(&help, true), Some(&help[1..]));
     }
 
     #[test]
     fn the_cgi_subcommand_is_a_cgi_request_and_ignores_what_follows_it() {
-        let given = args(&["cgi", "--auth", "none"]);
+        let given = strings(&["cgi", "--auth", "none"]);
         assert_eq!(cgi_request(&given, false), Some(&given[1..]));
         assert_eq!(cgi_request(&given, true), Some(&given[1..]));
-        let parsed = parse(&given, &no_env).unwrap();
-        assert_eq!(parsed.command, Command::Cgi);
-        assert_eq!(parsed.auth.mode, "php-session");
+        in_env(test_name!(), &[], || {
+            assert_eq!(parse_cgi().unwrap().auth.auth, AuthMode::PhpSession);
+        });
+    }
+
+    #[test]
+    fn only_cgi_help_alone_and_without_gateway_interface_shows_the_help() {
+        assert_eq!(cgi_request(&strings(&["cgi", "--help"]), false), None);
+        assert_eq!(cgi_request(&strings(&["cgi", "-h"]), false), None);
+        let more = strings(&["cgi", "--help", "--auth"]);
+        assert_eq!(cgi_request(&more, false), Some(&more[1..]));
     }
 
     #[test]
     fn without_gateway_interface_the_command_line_counts() {
         assert_eq!(cgi_request(&[], false), None);
-        assert_eq!(cgi_request(&args(&["fcgi", "--auth", "none"]), false), None);
-        assert_eq!(cgi_request(&args(&["--listen", "cgi"]), false), None);
+        assert_eq!(
+            cgi_request(&strings(&["fcgi", "--auth", "none"]), false),
+            None
+        );
+        assert_eq!(cgi_request(&strings(&["--listen", "cgi"]), false), None);
     }
 
     #[test]
     fn a_cgi_request_takes_its_options_from_the_environment_alone() {
-        let env = |name: &str| match name {
-            "TOKENUSAGE_AUTH" => Some("web-server".to_string()),
-            "TOKENUSAGE_ROOT" => Some("/var/www/site/ct".to_string()),
-            "TOKENUSAGE_LISTEN" => Some("127.0.0.1:9000".to_string()),
-            _ => None,
-        };
-        let parsed = parse_cgi(&env).unwrap();
-        assert_eq!(parsed.command, Command::Cgi);
-        assert_eq!(parsed.auth.mode, "web-server");
-        assert_eq!(parsed.root, Some(PathBuf::from("/var/www/site/ct")));
-        let bad = |name: &str| (name == "TOKENUSAGE_WORKERS").then(|| "0".to_string());
-        assert!(parse_cgi(&bad).unwrap_err().contains("--workers"));
+        let vars = [
+            ("TOKENUSAGE_AUTH", "web-server"),
+            ("TOKENUSAGE_ROOT", "/var/www/site/ct"),
+            ("TOKENUSAGE_LISTEN", "127.0.0.1:9000"),
+        ];
+        in_env(test_name!(), &vars, || {
+            let serve = parse_cgi().unwrap();
+            assert_eq!(serve.auth.auth, AuthMode::WebServer);
+            assert_eq!(serve.root, Some(PathBuf::from("/var/www/site/ct")));
+        });
+    }
+
+    #[test]
+    fn a_cgi_request_refuses_a_bad_variable_naming_the_option() {
+        in_env(test_name!(), &[("TOKENUSAGE_WORKERS", "0")], || {
+            let error = parse_cgi().unwrap_err().to_string();
+            assert!(error.contains("--workers"), "{error}");
+        });
     }
 
     #[test]
     fn ignored_arguments_are_noted_on_one_short_line_without_control_characters() {
         assert_eq!(ignored_arguments_note(&[]), None);
-        let note = ignored_arguments_note(&args(&["--auth", "none"])).unwrap();
+        let note = ignored_arguments_note(&strings(&["--auth", "none"])).unwrap();
         assert_eq!(
             note,
             "CGI request: 2 command-line argument(s) ignored, options come only from \
@@ -626,7 +887,7 @@ mod tests {
         );
         let forged = "x\n[error] forged line\r\u{1b}[31m\u{7f}";
         let long = "a".repeat(10_000);
-        let note = ignored_arguments_note(&args(&[forged, &long])).unwrap();
+        let note = ignored_arguments_note(&strings(&[forged, &long])).unwrap();
         assert!(!note.chars().any(char::is_control), "{note:?}");
         assert!(note.contains("x?[error] forged line??[31m?"), "{note}");
         assert!(note.len() < 400 && note.ends_with(" ..."), "{note}");
@@ -634,15 +895,15 @@ mod tests {
 
     #[test]
     fn connection_and_patience_limits_come_from_arguments_or_the_environment() {
-        let defaults = parse(&[], &no_env).unwrap();
-        assert_eq!(defaults.max_connections, 1024);
-        assert_eq!(defaults.request_timeout, Duration::from_secs(10));
-        assert_eq!(defaults.idle_timeout, Duration::from_secs(75));
-        assert_eq!(defaults.api_patience, Duration::from_secs(2));
-        assert_eq!(defaults.api_retry_after, Duration::from_secs(30));
-        let env = |name: &str| (name == "TOKENUSAGE_IDLE_TIMEOUT").then(|| "60".to_string());
-        let parsed = parse(
-            &args(&[
+        in_env(test_name!(), &[("TOKENUSAGE_IDLE_TIMEOUT", "60")], || {
+            let defaults = parsed(&["--idle-timeout", "75"]).serve;
+            assert_eq!(defaults.max_connections, 1024);
+            assert_eq!(defaults.request_timeout, Duration::from_secs(10));
+            assert_eq!(defaults.idle_timeout, Duration::from_secs(75));
+            assert_eq!(defaults.write_timeout, Duration::from_secs(30));
+            assert_eq!(defaults.api_patience, Duration::from_secs(2));
+            assert_eq!(defaults.api_retry_after, Duration::from_secs(30));
+            let serve = serve(parsed(&[
                 "fcgi",
                 "--max-connections",
                 "256",
@@ -653,22 +914,169 @@ mod tests {
                 "0",
                 "--api-retry-after",
                 "10",
-            ]),
-            &env,
-        )
-        .unwrap();
-        assert_eq!(parsed.max_connections, 256);
-        assert_eq!(parsed.request_timeout, Duration::from_secs(5));
-        assert_eq!(parsed.idle_timeout, Duration::from_secs(60));
-        assert_eq!(parsed.write_timeout, Duration::ZERO);
-        assert_eq!(parsed.api_patience, Duration::ZERO);
-        assert_eq!(parsed.api_retry_after, Duration::from_secs(10));
-        assert!(
-            parse(&args(&["--max-connections", "0"]), &no_env)
-                .unwrap_err()
-                .contains("1 to 1000000")
-        );
-        assert!(parse(&args(&["--request-timeout", "0"]), &no_env).is_err());
+            ]));
+            assert_eq!(serve.max_connections, 256);
+            assert_eq!(serve.request_timeout, Duration::from_secs(5));
+            assert_eq!(serve.idle_timeout, Duration::from_secs(60));
+            assert_eq!(serve.write_timeout, Duration::ZERO);
+            assert_eq!(serve.api_patience, Duration::ZERO);
+            assert_eq!(serve.api_retry_after, Duration::from_secs(10));
+            let error = refused(&["--max-connections", "0"]).to_string();
+            assert!(error.contains("1 to 1000000"), "{error}");
+            assert!(parse(["tokenusage", "--request-timeout", "0"]).is_err());
+        });
+    }
+
+    #[test]
+    fn the_other_defaults_are_those_of_the_old_usage() {
+        in_env(test_name!(), &[], || {
+            let serve = parsed(&[]).serve;
+            assert_eq!(serve.workers, 16);
+            assert_eq!(serve.api_timeout, Duration::from_secs(30));
+            assert_eq!(serve.api_connect_timeout, Duration::from_secs(10));
+            assert_eq!(serve.memory_budget_mb, 48);
+            assert_eq!(serve.account_cache_seconds, Duration::from_secs(30));
+            assert_eq!(serve.auth.delegate_cache_seconds, Duration::from_secs(30));
+            let Some(Command::Demo(demo)) = parsed(&["demo"]).command else {
+                panic!("not the demo");
+            };
+            assert_eq!(demo.listen, "127.0.0.1:8780");
+            assert_eq!(demo.transactions, 10_000);
+            assert_eq!(demo.root, None);
+            assert!(
+                refused(&["demo", "--transactions", "1000001"])
+                    .to_string()
+                    .contains("up to 1000000")
+            );
+        });
+    }
+
+    #[test]
+    fn the_sample_api_listens_on_8781_by_default_like_the_readme_says() {
+        in_env(test_name!(), &[], || {
+            let Some(Command::SampleApi(api)) = parsed(&["sample-api"]).command else {
+                panic!("not the sample API");
+            };
+            assert_eq!(api.listen, "127.0.0.1:8781");
+            assert_eq!(api.options(), SampleApiOptions::default());
+        });
+    }
+
+    #[test]
+    fn the_sample_api_takes_its_options_from_arguments_or_the_environment() {
+        let vars = [("TOKENUSAGE_SEED", "7"), ("TOKENUSAGE_HOSTILE", "yes")];
+        in_env(test_name!(), &vars, || {
+            let Some(Command::SampleApi(api)) = parsed(&[
+                "sample-api",
+                "--listen",
+                "127.0.0.1:0",
+                "--transactions",
+                "20",
+                "--balance",
+                "1.5",
+                "--delay-ms",
+                "300",
+                "--fault",
+                "gzip-bomb",
+            ])
+            .command
+            else {
+                panic!("not the sample API");
+            };
+            assert_eq!(api.listen, "127.0.0.1:0");
+            let options = api.options();
+            assert_eq!(options.transactions, 20);
+            assert_eq!(options.balance, 1.5);
+            assert_eq!(options.delay, Duration::from_millis(300));
+            assert_eq!(options.fault, Fault::GzipBomb);
+            assert_eq!(options.seed, 7);
+            assert!(options.hostile);
+            assert!(parse(["tokenusage", "sample-api", "--transactions"]).is_err());
+            assert!(parse(["tokenusage", "sample-api", "--balance", "NaN"]).is_err());
+            assert!(parse(["tokenusage", "sample-api", "--what"]).is_err());
+            let error = refused(&["sample-api", "--fault", "sometimes"]).to_string();
+            for fault in Fault::ALL {
+                assert!(error.contains(fault.name()), "{error}");
+            }
+        });
+    }
+
+    #[test]
+    fn an_option_of_another_subcommand_is_refused() {
+        in_env(test_name!(), &[], || {
+            for args in [
+                &["demo", "--workers", "4"][..],
+                &["sample-api", "--auth", "none"],
+                &["session-keys", "--listen", "x", "--session-id", "a"],
+                &["fcgi", "--hostile"],
+                &["--workers", "4", "demo"],
+                &["--transactions", "5"],
+            ] {
+                let error = refused(args);
+                assert_eq!(error.exit_code(), 2, "{args:?}: {error}");
+            }
+        });
+    }
+
+    #[test]
+    fn help_and_version_exit_0() {
+        in_env(test_name!(), &[], || {
+            for args in [
+                &["--help"][..],
+                &["-h"],
+                &["fcgi", "--help"],
+                &["cgi", "--help"],
+                &["demo", "--help"],
+                &["sample-api", "--help"],
+                &["session-keys", "--help"],
+                &["help", "fcgi"],
+            ] {
+                let error = refused(args);
+                assert_eq!(error.kind(), ErrorKind::DisplayHelp, "{args:?}");
+                assert_eq!(error.exit_code(), 0, "{args:?}");
+            }
+            let version = refused(&["-V"]);
+            assert_eq!(version.kind(), ErrorKind::DisplayVersion);
+            assert_eq!(version.exit_code(), 0);
+        });
+    }
+
+    #[test]
+    fn every_option_is_read_from_its_tokenusage_variable_and_has_a_help() {
+        fn check(command: &clap::Command) {
+            assert!(
+                command.get_about().is_some(),
+                "{} has no about",
+                command.get_name()
+            );
+            for arg in command.get_arguments() {
+                let Some(long) = arg.get_long() else {
+                    assert!(
+                        arg.is_positional() || arg.get_id() == "help",
+                        "{}",
+                        arg.get_id()
+                    );
+                    continue;
+                };
+                assert!(arg.get_help().is_some(), "--{long} has no help");
+                if ["help", "version", "session-id"].contains(&long) {
+                    continue;
+                }
+                let env = arg.get_env().map(|env| env.to_string_lossy().into_owned());
+                assert_eq!(env, Some(env_name(long)), "--{long}");
+            }
+            for sub in command.get_subcommands() {
+                check(sub);
+            }
+        }
+        let mut command = Cli::command();
+        command.build();
+        check(&command);
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 
     #[test]

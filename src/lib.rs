@@ -12,6 +12,7 @@ pub mod auth;
 pub mod cli;
 pub mod data;
 pub mod dev;
+pub mod error;
 pub mod php;
 pub mod transport;
 pub mod view;

@@ -1,14 +1,23 @@
-//! Picks the mode (FastCGI, CGI, demo, sample API) and maps fatal errors to exit codes.
+//! Picks the mode (FastCGI, CGI, demo, sample API, session keys) from the command line,
+//! and maps a start error to an exit code in one match.
 
+use std::error::Error;
+use std::ffi::OsString;
+use std::io;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use tokenusage::app::{Site, SiteOptions, handle};
 use tokenusage::auth::session_store;
 use tokenusage::auth::{self, Auth};
-use tokenusage::cli::{self as args, Args, Command, SessionTarget};
+use tokenusage::cli::{
+    self, Command, DemoArgs, SampleApiArgs, ServeArgs, SessionKeysArgs, SessionTarget,
+};
 use tokenusage::data::license_api::{ApiClient, client};
-use tokenusage::dev::{demo, sample_api};
+use tokenusage::dev::demo;
+use tokenusage::dev::sample_api;
+use tokenusage::error::StartError;
 use tokenusage::php::session::session_keys_report;
 use tokenusage::transport::response::Response;
 use tokenusage::transport::{cgi, fastcgi, signals};
@@ -20,69 +29,84 @@ fn main() -> ExitCode {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
+    match start() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error);
+            exit_code(&error)
+        }
+    }
+}
+
+/// 0 after the help or the version, 2 for a command line or a variable refused, 1 for a
+/// start that failed.
+fn exit_code(error: &StartError) -> ExitCode {
+    match error {
+        StartError::Usage(usage) => ExitCode::from(u8::try_from(usage.exit_code()).unwrap_or(2)),
+        StartError::Auth(_)
+        | StartError::Listen { .. }
+        | StartError::NoSocket { .. }
+        | StartError::Templates(_)
+        | StartError::Cgi(_)
+        | StartError::FastCgi(_)
+        | StartError::Demo(_)
+        | StartError::SessionKeys { .. } => ExitCode::FAILURE,
+    }
+}
+
+/// Prints the error with its causes on stderr; clap prints its own (the help on stdout).
+fn report(error: &StartError) {
+    if let StartError::Usage(usage) = error {
+        let _ = usage.print();
+        return;
+    }
+    eprintln!("tokenusage: error: {error}");
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        eprintln!("  caused by: {error}");
+        cause = error.source();
+    }
+}
+
+fn start() -> Result<(), StartError> {
     // `args_os`: under CGI the arguments are a visitor's decoded query string, and
     // `std::env::args` would panic on one that is not UTF-8.
-    let argv: Vec<String> = std::env::args_os()
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let words: Vec<String> = argv
+        .iter()
         .skip(1)
         .map(|arg| arg.to_string_lossy().into_owned())
         .collect();
-    let env = |name: &str| std::env::var(name).ok();
     let gateway_interface = std::env::var_os("GATEWAY_INTERFACE").is_some();
-    let parsed = match args::cgi_request(&argv, gateway_interface) {
-        Some(ignored) => {
-            if let Some(note) = args::ignored_arguments_note(ignored) {
-                eprintln!("tokenusage: {note}");
-            }
-            args::parse_cgi(&env).inspect_err(|message| {
+    if let Some(ignored) = cli::cgi_request(&words, gateway_interface) {
+        if let Some(note) = cli::ignored_arguments_note(ignored) {
+            eprintln!("tokenusage: {note}");
+        }
+        return match cli::parse_cgi() {
+            Ok(serve) => serve_cgi(&serve),
+            Err(usage) => {
+                let error = StartError::Usage(usage);
                 // Answer with what to fix rather than leave the admin a blank 500.
-                let _ = answer_unset_cgi(message);
-            })
-        }
-        None => args::parse(&argv, &env),
-    };
-    let parsed = match parsed {
-        Ok(parsed) => parsed,
-        Err(message) => {
-            eprintln!("tokenusage: {message}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(parsed) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("tokenusage: {message}");
-            ExitCode::FAILURE
-        }
+                let _ = answer_unset_cgi(&error);
+                Err(error)
+            }
+        };
+    }
+    let cli = cli::parse(argv).map_err(StartError::Usage)?;
+    match cli.command {
+        None => serve_fastcgi(&cli.serve, true),
+        Some(Command::Fcgi(serve)) => serve_fastcgi(&serve, false),
+        // `cgi_request` took every start with `cgi` first but `cgi --help`, which clap
+        // answered: this is here for the match to be whole.
+        Some(Command::Cgi(serve)) => serve_cgi(&serve),
+        Some(Command::Demo(args)) => run_demo(&args),
+        Some(Command::SampleApi(args)) => run_sample_api(&args),
+        Some(Command::SessionKeys(args)) => session_keys(&args),
     }
 }
 
-fn run(args: Args) -> Result<(), String> {
-    match args.command {
-        Command::Help => {
-            print!("{}", args::USAGE);
-            Ok(())
-        }
-        Command::Version => {
-            println!("tokenusage {}", env!("CARGO_PKG_VERSION"));
-            Ok(())
-        }
-        Command::SampleApi(rest) => sample_api::run_cli(&rest),
-        Command::SessionKeys(target) => session_keys(&target, &args.auth.session_path),
-        Command::Demo => {
-            let root = args.root.clone().unwrap_or_else(demo::default_root);
-            demo::run(&root, &args.demo_listen, args.demo_transactions)
-        }
-        Command::Cgi => serve_cgi(&args),
-        Command::Fcgi | Command::Auto => {
-            // Handlers first: a signal that arrives once the socket exists must find them.
-            let shutdown = signals::shutdown_flag();
-            serve_fastcgi(&args, listener(&args)?, shutdown)
-        }
-    }
-}
-
-fn site(args: &Args, one_request: bool) -> Result<Site, String> {
-    let auth = Auth::new(&args.auth)?;
+fn site(serve: &ServeArgs, one_request: bool) -> Result<Site, StartError> {
+    let auth = Auth::new(&serve.auth.options())?;
     match auth {
         Auth::None => eprintln!(
             "tokenusage: warning: --auth none: anyone who reaches this URL sees the dashboard"
@@ -91,88 +115,96 @@ fn site(args: &Args, one_request: bool) -> Result<Site, String> {
         _ => {}
     }
     let api = ApiClient::new(
-        args.api_connect_timeout,
-        args.api_timeout,
+        serve.api_connect_timeout,
+        serve.api_timeout,
         client::MAX_BODY_BYTES,
     );
-    Site::new(SiteOptions {
-        root: args.root.clone(),
-        templates: args.templates.clone(),
+    Ok(Site::new(SiteOptions {
+        root: serve.root.clone(),
+        templates: serve.templates.clone(),
         auth,
         api,
-        account_ttl: args.account_cache,
-        api_patience: args.api_patience,
-        api_retry_after: args.api_retry_after,
-        memo_budget: args.memory_budget_mb * 1024 * 1024,
+        account_ttl: serve.account_cache_seconds,
+        api_patience: serve.api_patience,
+        api_retry_after: serve.api_retry_after,
+        memo_budget: serve.memory_budget_mb * 1024 * 1024,
         one_request,
         ..SiteOptions::default()
-    })
-    .map_err(|e| e.to_string())
+    })?)
 }
 
 /// Lists a session's keys and value types, values hidden.
-fn session_keys(target: &SessionTarget, session_path: &str) -> Result<(), String> {
-    let path = match target {
-        SessionTarget::Id(id) => auth::session_file(session_path, id)?,
-        SessionTarget::Path(path) => path.clone(),
+fn session_keys(args: &SessionKeysArgs) -> Result<(), StartError> {
+    let path = match args.target() {
+        SessionTarget::Id(id) => auth::session_file(&args.session_path, &id)?,
+        SessionTarget::Path(path) => path,
     };
-    let session =
-        session_store::read_path(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let session = session_store::read_path(&path)
+        .map_err(|source| StartError::SessionKeys { path, source })?;
     print!("{}", session_keys_report(&session));
     Ok(())
 }
 
-fn serve_cgi(args: &Args) -> Result<(), String> {
-    match site(args, true) {
+fn run_demo(args: &DemoArgs) -> Result<(), StartError> {
+    let root = args.root.clone().unwrap_or_else(demo::default_root);
+    demo::run(&root, &args.listen, args.transactions).map_err(StartError::Demo)
+}
+
+/// Prints the sample API's URL on stdout and serves until SIGTERM or SIGINT.
+fn run_sample_api(args: &SampleApiArgs) -> Result<(), StartError> {
+    sample_api::run(&args.listen, args.options()).map_err(|source| StartError::Listen {
+        spec: args.listen.clone(),
+        source,
+    })
+}
+
+fn serve_cgi(serve: &ServeArgs) -> Result<(), StartError> {
+    match site(serve, true) {
         Ok(site) => {
             let answered = cgi::serve_one(|request| handle(request, &site));
             // The process ends now: freeing what it read is wasted work.
             std::mem::forget(site);
-            answered
+            answered.map_err(StartError::Cgi)
         }
-        Err(message) => answer_unset_cgi(&message),
+        Err(error) => {
+            // The request is answered (with what to fix); the web server's log says why.
+            report(&error);
+            answer_unset_cgi(&error).map_err(StartError::Cgi)
+        }
     }
-    .map_err(|e| format!("CGI: {e}"))
 }
 
 /// A CGI program that exits without a response leaves the admin a blank 500: answer
-/// with what to fix instead (no secrets in it, only option names).
-fn answer_unset_cgi(message: &str) -> std::io::Result<()> {
-    cgi::serve_one(|_| Response::text(500, format!("tokenusage is not set up: {message}\n")))
+/// with what to fix instead (no secrets in it, only option names; no causes).
+fn answer_unset_cgi(error: &StartError) -> io::Result<()> {
+    cgi::serve_one(|_| Response::text(500, format!("tokenusage is not set up: {error}\n")))
 }
 
 /// The socket to serve: `--listen`, else one passed as fd 0 (taken once: taking it
-/// owns the descriptor).
-fn listener(args: &Args) -> Result<fastcgi::Listener, String> {
-    if let Some(spec) = &args.listen {
-        return fastcgi::bind(spec, args.socket_mode)
-            .map_err(|e| format!("cannot listen on {spec}: {e}"));
+/// owns the descriptor). `bare`: started without a subcommand.
+fn listener(serve: &ServeArgs, bare: bool) -> Result<fastcgi::Listener, StartError> {
+    if let Some(spec) = &serve.listen {
+        return fastcgi::bind(spec, serve.socket_mode).map_err(|source| StartError::Listen {
+            spec: spec.clone(),
+            source,
+        });
     }
-    fastcgi::listener_from_fd0().ok_or_else(|| match args.command {
-        // Started bare by hand, most likely: say what the two ways to run are.
-        Command::Auto => format!(
-            "no FastCGI socket on fd 0 and no CGI environment: \
-             use `tokenusage fcgi --listen ...`\n\n{}",
-            args::USAGE
-        ),
-        _ => "no listening socket on fd 0; give --listen unix:/path.sock or HOST:PORT".into(),
-    })
+    fastcgi::listener_from_fd0().ok_or(StartError::NoSocket { bare })
 }
 
-fn serve_fastcgi(
-    args: &Args,
-    listener: fastcgi::Listener,
-    shutdown: Arc<std::sync::atomic::AtomicBool>,
-) -> Result<(), String> {
-    let site = Arc::new(site(args, false)?);
+fn serve_fastcgi(serve: &ServeArgs, bare: bool) -> Result<(), StartError> {
+    // Handlers first: a signal that arrives once the socket exists must find them.
+    let shutdown: Arc<AtomicBool> = signals::shutdown_flag();
+    let listener = listener(serve, bare)?;
+    let site = Arc::new(site(serve, false)?);
     let options = fastcgi::ServerOptions {
-        workers: args.workers,
-        max_connections: args.max_connections,
-        head_timeout: args.request_timeout,
-        idle_timeout: args.idle_timeout,
-        write_timeout: args.write_timeout,
+        workers: serve.workers,
+        max_connections: serve.max_connections,
+        head_timeout: serve.request_timeout,
+        idle_timeout: serve.idle_timeout,
+        write_timeout: serve.write_timeout,
         ..fastcgi::ServerOptions::default()
     };
     let handler: fastcgi::Handler = Arc::new(move |request| handle(request, &site));
-    fastcgi::serve(listener, &options, handler, shutdown).map_err(|e| format!("FastCGI: {e}"))
+    fastcgi::serve(listener, &options, handler, shutdown).map_err(StartError::FastCgi)
 }

@@ -65,6 +65,55 @@ impl Default for AuthOptions {
     }
 }
 
+/// Why the admin check's options make no mode, or `session-keys` finds no session file.
+/// `Display` says what to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// `php-session` without `--session-key`: says how to find it ([`FIND_THE_KEY`]).
+    MissingSessionKey,
+    /// `--session-path` is not a `session.save_path` we read.
+    SessionPath { spec: String, reason: String },
+    /// `delegate` without `--delegate-url`.
+    MissingDelegateUrl,
+    /// `--delegate-url` is not plain HTTP to loopback.
+    DelegateUrl { url: String, reason: &'static str },
+    /// `--auth` names no mode.
+    UnknownMode(String),
+    /// `session-keys --session-id` got something PHP would not make.
+    NotASessionId,
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::MissingSessionKey => f.write_str(FIND_THE_KEY),
+            AuthError::SessionPath { spec, reason } => {
+                write!(f, "--session-path {spec:?}: {reason}")
+            }
+            AuthError::MissingDelegateUrl => f.write_str(
+                "--auth delegate needs --delegate-url, the admin panel on loopback, e.g. \
+                 http://127.0.0.1/ct/admin/main.php",
+            ),
+            AuthError::DelegateUrl { url, reason } => write!(
+                f,
+                "--delegate-url {url}: {reason}: it must be http:// on 127.0.0.1, ::1 or \
+                 localhost (the browser's cookies are forwarded there)"
+            ),
+            AuthError::UnknownMode(mode) => {
+                write!(
+                    f,
+                    "--auth {mode:?}: use php-session, delegate, web-server or none"
+                )
+            }
+            AuthError::NotASessionId => {
+                f.write_str("not a PHP session id: 1 to 256 of A-Z a-z 0-9 , -")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
 /// A checked mode.
 pub enum Auth {
     PhpSession(SessionCheck),
@@ -108,20 +157,19 @@ const MAX_REMEMBERED: usize = 10_000;
 
 impl Auth {
     /// Checks the options; the error says what to change.
-    pub fn new(options: &AuthOptions) -> Result<Auth, String> {
+    pub fn new(options: &AuthOptions) -> Result<Auth, AuthError> {
         match options.mode.as_str() {
             "php-session" => {
                 let spec = options
                     .session_key
                     .as_deref()
                     .filter(|k| !k.trim().is_empty())
-                    .ok_or(FIND_THE_KEY)?;
+                    .ok_or(AuthError::MissingSessionKey)?;
                 let (key, expected) = match spec.split_once('=') {
                     Some((key, value)) => (key.trim().to_string(), Some(value.to_string())),
                     None => (spec.trim().to_string(), None),
                 };
-                let save_path = SavePath::parse(&options.session_path)
-                    .map_err(|e| format!("--session-path {:?}: {e}", options.session_path))?;
+                let save_path = save_path(&options.session_path)?;
                 Ok(Auth::PhpSession(SessionCheck {
                     cookie_name: options.session_name.clone(),
                     store: SessionStore {
@@ -137,11 +185,10 @@ impl Auth {
                 let url = options
                     .delegate_url
                     .clone()
-                    .ok_or("--auth delegate needs --delegate-url, the admin panel on loopback, e.g. http://127.0.0.1/ct/admin/main.php")?;
-                check_delegate_url(&url).map_err(|why| {
-                    format!(
-                        "--delegate-url {url}: {why}: it must be http:// on 127.0.0.1, ::1 or localhost (the browser's cookies are forwarded there)"
-                    )
+                    .ok_or(AuthError::MissingDelegateUrl)?;
+                check_delegate_url(&url).map_err(|reason| AuthError::DelegateUrl {
+                    url: url.clone(),
+                    reason,
                 })?;
                 let agent = ureq::Agent::config_builder()
                     .max_redirects(0)
@@ -160,9 +207,7 @@ impl Auth {
             }
             "web-server" => Ok(Auth::WebServer),
             "none" => Ok(Auth::None),
-            other => Err(format!(
-                "--auth {other:?}: use php-session, delegate, web-server or none"
-            )),
+            other => Err(AuthError::UnknownMode(other.to_string())),
         }
     }
 
@@ -328,10 +373,18 @@ fn check_delegate_url(url: &str) -> Result<(), &'static str> {
 }
 
 /// Where a session file would be, for the `session-keys` command.
-pub fn session_file(session_path: &str, id: &str) -> Result<PathBuf, String> {
-    SavePath::parse(session_path)?
+pub fn session_file(session_path: &str, id: &str) -> Result<PathBuf, AuthError> {
+    save_path(session_path)?
         .file_for(id)
-        .ok_or_else(|| "not a PHP session id: 1 to 256 of A-Z a-z 0-9 , -".into())
+        .ok_or(AuthError::NotASessionId)
+}
+
+/// `--session-path`, read as PHP's `session.save_path`.
+fn save_path(spec: &str) -> Result<SavePath, AuthError> {
+    SavePath::parse(spec).map_err(|reason| AuthError::SessionPath {
+        spec: spec.to_string(),
+        reason,
+    })
 }
 
 #[cfg(test)]
@@ -348,7 +401,15 @@ mod tests {
     #[test]
     fn php_session_without_a_key_refuses_to_start_and_says_how_to_find_it() {
         let error = Auth::new(&options("php-session")).unwrap_err();
-        assert!(error.contains("tokenusage session-keys --session-id"));
+        assert_eq!(error, AuthError::MissingSessionKey);
+        assert!(
+            error
+                .to_string()
+                .contains("tokenusage session-keys --session-id")
+        );
+        let mut blank = options("php-session");
+        blank.session_key = Some("  ".into());
+        assert_eq!(Auth::new(&blank).unwrap_err(), AuthError::MissingSessionKey);
     }
 
     #[test]
@@ -358,7 +419,15 @@ mod tests {
         assert!(
             Auth::new(&o)
                 .unwrap_err()
+                .to_string()
                 .contains("must be http:// on 127.0.0.1")
+        );
+        o.delegate_url = None;
+        let error = Auth::new(&o).unwrap_err();
+        assert_eq!(error, AuthError::MissingDelegateUrl);
+        assert!(
+            error.to_string().contains("needs --delegate-url"),
+            "{error}"
         );
         for ok in [
             "http://127.0.0.1/ct/admin/main.php",
@@ -382,18 +451,47 @@ mod tests {
             ("/ct/admin/main.php", "not http://"),
         ] {
             o.delegate_url = Some(bad.into());
-            let error = Auth::new(&o).unwrap_err();
+            let error = Auth::new(&o).unwrap_err().to_string();
             assert!(error.contains(why), "{bad}: {error}");
         }
     }
 
     #[test]
     fn an_unknown_mode_is_refused() {
+        let error = Auth::new(&options("maybe")).unwrap_err();
+        assert_eq!(error, AuthError::UnknownMode("maybe".into()));
+        assert!(error.to_string().contains("php-session"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_session_path_is_named_with_the_reason() {
+        let mut o = options("php-session");
+        o.session_key = Some("admin_logged_in".into());
+        o.session_path = "relative/sessions".into();
+        let error = Auth::new(&o).unwrap_err();
+        assert!(matches!(error, AuthError::SessionPath { .. }), "{error:?}");
         assert!(
-            Auth::new(&options("maybe"))
-                .unwrap_err()
-                .contains("php-session")
+            error
+                .to_string()
+                .starts_with("--session-path \"relative/sessions\": "),
+            "{error}"
         );
+    }
+
+    #[test]
+    fn session_file_refuses_an_id_php_would_not_make() {
+        assert_eq!(
+            session_file("/var/lib/php/sessions", "../etc/passwd"),
+            Err(AuthError::NotASessionId)
+        );
+        assert_eq!(
+            session_file("/var/lib/php/sessions", "abc123"),
+            Ok(PathBuf::from("/var/lib/php/sessions/sess_abc123"))
+        );
+        assert!(matches!(
+            session_file("relative", "abc123"),
+            Err(AuthError::SessionPath { .. })
+        ));
     }
 
     #[test]
