@@ -237,6 +237,10 @@ pub struct DemoArgs {
     #[arg(long, env = "TOKENUSAGE_TRANSACTIONS", hide_env_values = true, value_name = "N",
           default_value = "10000", value_parser = checked(demo_transactions))]
     pub transactions: usize,
+    /// The embedded sample API's HOST:PORT (default: a free loopback port)
+    #[arg(long, env = "TOKENUSAGE_API_LISTEN", hide_env_values = true, value_name = "ADDR",
+          value_parser = checked(StringValueParser::new()))]
+    pub api_listen: Option<String>,
     /// The sample installation's ct folder (default: ct, the repository's)
     #[arg(long, env = "TOKENUSAGE_ROOT", hide_env_values = true, value_name = "DIR",
           value_parser = checked(PathBufValueParser::new()))]

@@ -30,8 +30,9 @@ pub enum StartError {
     Cgi(io::Error),
     /// The FastCGI server could not be set up.
     FastCgi(io::Error),
-    /// The demo could not start (its reason as the demo words it).
-    Demo(String),
+    /// The demo could not start or run (a development tool's error, kept opaque so the
+    /// product does not depend on `dev`).
+    Demo(Box<dyn Error + Send + Sync>),
     /// `session-keys` could not read the session file.
     SessionKeys { path: PathBuf, source: Refusal },
 }
@@ -53,7 +54,7 @@ impl fmt::Display for StartError {
             StartError::Templates(error) => error.fmt(f),
             StartError::Cgi(_) => f.write_str("cannot answer the CGI request"),
             StartError::FastCgi(_) => f.write_str("cannot run the FastCGI server"),
-            StartError::Demo(reason) => write!(f, "demo: {reason}"),
+            StartError::Demo(_) => f.write_str("demo"),
             StartError::SessionKeys { path, .. } => {
                 write!(f, "{}: cannot read the session", path.display())
             }
@@ -70,7 +71,8 @@ impl Error for StartError {
             StartError::Listen { source, .. } => Some(source),
             StartError::Cgi(source) | StartError::FastCgi(source) => Some(source),
             StartError::SessionKeys { source, .. } => Some(source),
-            StartError::Usage(_) | StartError::NoSocket { .. } | StartError::Demo(_) => None,
+            StartError::Usage(_) | StartError::NoSocket { .. } => None,
+            StartError::Demo(e) => Some(e.as_ref()),
         }
     }
 }

@@ -122,14 +122,13 @@ fn site(serve: &ServeArgs, one_request: bool) -> Result<Site, StartError> {
     Ok(Site::new(SiteOptions {
         root: serve.root.clone(),
         templates: serve.templates.clone(),
-        auth,
         api,
         account_ttl: serve.account_cache_seconds,
         api_patience: serve.api_patience,
         api_retry_after: serve.api_retry_after,
         memo_budget: serve.memory_budget_mb * 1024 * 1024,
         one_request,
-        ..SiteOptions::default()
+        ..SiteOptions::new(auth)
     })?)
 }
 
@@ -147,7 +146,13 @@ fn session_keys(args: &SessionKeysArgs) -> Result<(), StartError> {
 
 fn run_demo(args: &DemoArgs) -> Result<(), StartError> {
     let root = args.root.clone().unwrap_or_else(demo::default_root);
-    demo::run(&root, &args.listen, args.transactions).map_err(StartError::Demo)
+    demo::run(&demo::DemoOptions {
+        root: &root,
+        listen: &args.listen,
+        api_listen: args.api_listen.as_deref(),
+        transactions: args.transactions,
+    })
+    .map_err(|e| StartError::Demo(Box::new(e)))
 }
 
 /// Prints the sample API's URL on stdout and serves until SIGTERM or SIGINT.

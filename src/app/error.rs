@@ -18,14 +18,19 @@ use crate::view::render::{TemplateError, error_chain};
 #[derive(Debug)]
 pub(super) enum RequestError {
     /// `SCRIPT_FILENAME` is not in a `ct/admin` folder.
-    NotInAdminFolder { script: String },
+    NotInAdminFolder {
+        script: String,
+    },
     /// A path the visitor made up: no config file there.
     NoInstallation(ConfigError),
     Config(ConfigError),
     Api(ApiError),
     /// The history for a download could not be fetched, nor the dashboard shown; the
     /// message is the one the page shows.
-    DownloadFailed { message: String, cause: ApiError },
+    DownloadFailed {
+        message: String,
+        cause: ApiError,
+    },
     Render(TemplateError),
     Csv(std::io::Error),
 }

@@ -228,9 +228,8 @@ mod tests {
     #[test]
     fn a_browsers_csrf_value_comes_from_the_random_source_given() {
         let site = Site::new(SiteOptions {
-            auth: Auth::None,
             random: Arc::new(|| [0xab; 32]),
-            ..SiteOptions::default()
+            ..SiteOptions::new(Auth::None)
         })
         .unwrap();
         let request = Request::from_pairs([

@@ -29,8 +29,7 @@ pub struct SiteOptions {
     /// A folder of templates overriding the embedded ones (`--templates`).
     pub templates: Option<PathBuf>,
     pub api: ApiClient,
-    /// Who may see the page. The command line's default is `php-session`; this struct's
-    /// default, for tests and the demo, is no check.
+    /// Who may see the page.
     pub auth: Auth,
     /// How long a user/info or user/stats answer is reused instead of calling again.
     pub account_ttl: Duration,
@@ -48,13 +47,15 @@ pub struct SiteOptions {
     pub random: Random,
 }
 
-impl Default for SiteOptions {
-    fn default() -> Self {
+impl SiteOptions {
+    /// The defaults, with the admin check every site must name: there is no default
+    /// that silently means "no check" (`Auth::None` is said where it is meant).
+    pub fn new(auth: Auth) -> Self {
         SiteOptions {
             root: None,
             templates: None,
             api: ApiClient::default(),
-            auth: Auth::None,
+            auth,
             account_ttl: Duration::from_secs(30),
             api_patience: Duration::from_secs(2),
             api_retry_after: Duration::from_secs(30),

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::auth::csrf::first_cookie;
 use crate::auth::session_store::{
-    DEFAULT_MAX_LIFETIME, Refusal, SavePath, SessionStore, valid_session_id,
+    DEFAULT_MAX_LIFETIME, Refusal, SavePath, SavePathError, SessionStore, valid_session_id,
 };
 use crate::transport::request::Request;
 
@@ -72,7 +72,7 @@ pub enum AuthError {
     /// `php-session` without `--session-key`: says how to find it ([`FIND_THE_KEY`]).
     MissingSessionKey,
     /// `--session-path` is not a `session.save_path` we read.
-    SessionPath { spec: String, reason: String },
+    SessionPath { spec: String, reason: SavePathError },
     /// `delegate` without `--delegate-url`.
     MissingDelegateUrl,
     /// `--delegate-url` is not plain HTTP to loopback.

@@ -48,44 +48,75 @@ pub struct SavePath {
     pub dir: PathBuf,
 }
 
+/// Why a `session.save_path` is not one we read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavePathError {
+    Empty,
+    DepthTooLarge(String),
+    DepthNotANumber(String),
+    Mode(String),
+    NoFolder,
+    NotAbsolute(PathBuf),
+}
+
+impl fmt::Display for SavePathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SavePathError::Empty => f.write_str("session.save_path is empty"),
+            SavePathError::DepthTooLarge(d) => {
+                write!(f, "session.save_path depth {d:?} is too large")
+            }
+            SavePathError::DepthNotANumber(d) => {
+                write!(f, "session.save_path depth {d:?} is not a number")
+            }
+            SavePathError::Mode(mode) => {
+                write!(f, "session.save_path mode {mode:?} is not an octal mode")
+            }
+            SavePathError::NoFolder => f.write_str("session.save_path names no folder"),
+            SavePathError::NotAbsolute(dir) => write!(
+                f,
+                "session.save_path {:?} is not an absolute path",
+                dir.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SavePathError {}
+
 impl SavePath {
     /// Reads PHP's three forms: `/path`, `N;/path` and `N;MODE;/path`. As in PHP, only the
     /// first two `;` separate fields, so the path may hold more. Stricter than PHP: `N` must
     /// be decimal digits, `MODE` octal digits up to `7777`, and the path absolute (we do not
     /// run in PHP's working folder); an empty path, which PHP would replace with the system
     /// temp folder, is refused so the folder is always said explicitly.
-    pub fn parse(text: &str) -> Result<SavePath, String> {
+    pub fn parse(text: &str) -> Result<SavePath, SavePathError> {
         let fields: Vec<&str> = text.splitn(3, ';').collect();
         let (depth, mode, dir) = match fields[..] {
             [dir] => (None, None, dir),
             [depth, dir] => (Some(depth), None, dir),
             [depth, mode, dir] => (Some(depth), Some(mode), dir),
-            _ => return Err("session.save_path is empty".into()),
+            _ => return Err(SavePathError::Empty),
         };
         let depth = match depth.map(str::trim) {
             None => 0,
             Some(d) if !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) => d
                 .parse()
-                .map_err(|_| format!("session.save_path depth {d:?} is too large"))?,
-            Some(d) => return Err(format!("session.save_path depth {d:?} is not a number")),
+                .map_err(|_| SavePathError::DepthTooLarge(d.to_string()))?,
+            Some(d) => return Err(SavePathError::DepthNotANumber(d.to_string())),
         };
         if let Some(mode) = mode.map(str::trim) {
             let octal = !mode.is_empty() && mode.bytes().all(|b| (b'0'..=b'7').contains(&b));
             if !octal || u32::from_str_radix(mode, 8).map_or(true, |m| m > 0o7777) {
-                return Err(format!(
-                    "session.save_path mode {mode:?} is not an octal mode"
-                ));
+                return Err(SavePathError::Mode(mode.to_string()));
             }
         }
         if dir.is_empty() {
-            return Err("session.save_path names no folder".into());
+            return Err(SavePathError::NoFolder);
         }
         let dir = PathBuf::from(dir);
         if !dir.is_absolute() {
-            return Err(format!(
-                "session.save_path {:?} is not an absolute path",
-                dir.display()
-            ));
+            return Err(SavePathError::NotAbsolute(dir));
         }
         Ok(SavePath { depth, dir })
     }

@@ -7,6 +7,7 @@
 //! demo never writes into `ct/` and two demos never share caches; binds two loopback
 //! sockets: the sample API (a free port unless one is given) and the preview.
 
+use std::fmt;
 use std::fs;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -16,12 +17,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use crate::app::{Site, SiteOptions, handle};
-use crate::data::config::ConfigStore;
+use crate::auth::Auth;
+use crate::data::config::{ConfigError, ConfigStore};
 use crate::data::install::Installation;
 use crate::dev::http::{Handler, HttpRequest, HttpResponse, HttpServer, cgi_request_from_http};
 use crate::dev::sample_api::{SampleApi, SampleApiOptions};
 use crate::transport::response::Response;
 use crate::transport::signals;
+use crate::view::render::TemplateError;
 
 /// The URL path the preview serves the page at.
 pub const PAGE_PATH: &str = "/ct/admin/tokenusage.php";
@@ -43,6 +46,61 @@ pub struct DemoOptions<'a> {
     pub transactions: usize,
 }
 
+/// Why the demo could not start or run. `Display` says what, `source()` why.
+#[derive(Debug)]
+pub enum DemoError {
+    /// The sample installation's config does not load.
+    Config(ConfigError),
+    /// The preview or the sample API could not listen.
+    Listen {
+        what: &'static str,
+        addr: String,
+        source: io::Error,
+    },
+    /// The preview would be reachable from elsewhere, with no admin check.
+    NotLoopback(SocketAddr),
+    /// The copy of the installation could not be made.
+    Copy {
+        from: PathBuf,
+        source: io::Error,
+    },
+    /// The copy's config does not load, or does not name the sample API.
+    CopyConfig(String),
+    Templates(TemplateError),
+    Serve(io::Error),
+}
+
+impl fmt::Display for DemoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DemoError::Config(_) => f.write_str("the demo needs a complete sample config"),
+            DemoError::Listen { what, addr, .. } => write!(f, "cannot start the {what} on {addr}"),
+            DemoError::NotLoopback(addr) => write!(
+                f,
+                "the demo has no admin check, so it listens on loopback only, not {addr}"
+            ),
+            DemoError::Copy { from, .. } => {
+                write!(f, "cannot copy {} for the demo", from.display())
+            }
+            DemoError::CopyConfig(why) => write!(f, "the demo's copy of the config {why}"),
+            DemoError::Templates(_) => f.write_str("the templates do not build"),
+            DemoError::Serve(_) => f.write_str("the preview stopped serving"),
+        }
+    }
+}
+
+impl std::error::Error for DemoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DemoError::Config(e) => Some(e),
+            DemoError::Listen { source, .. } | DemoError::Copy { source, .. } => Some(source),
+            DemoError::Templates(e) => Some(e),
+            DemoError::Serve(e) => Some(e),
+            DemoError::NotLoopback(_) | DemoError::CopyConfig(_) => None,
+        }
+    }
+}
+
 /// A running demo: the sample API, the preview, and the copy they serve. Stops, and
 /// removes the copy, when dropped.
 pub struct Demo {
@@ -56,39 +114,44 @@ pub struct Demo {
 impl Demo {
     /// Checks the options, copies the installation and starts both servers. Handlers of
     /// the preview watch `shutdown`; [`wait`](Self::wait) returns once it is set.
-    pub fn start(options: &DemoOptions, shutdown: Arc<AtomicBool>) -> Result<Demo, String> {
+    pub fn start(options: &DemoOptions, shutdown: Arc<AtomicBool>) -> Result<Demo, DemoError> {
         let install = Installation::new(options.root);
         // Checked first: the copy needs the credentials, and a wrong one changes nothing.
         ConfigStore::default()
             .load(&install)
-            .map_err(|e| format!("the demo needs a complete sample config: {e}"))?;
-        let listener = TcpListener::bind(options.listen)
-            .map_err(|e| format!("cannot listen on {}: {e}", options.listen))?;
+            .map_err(DemoError::Config)?;
+        let listen_error = |what, addr: &str| {
+            let addr = addr.to_string();
+            move |source| DemoError::Listen { what, addr, source }
+        };
+        let listener =
+            TcpListener::bind(options.listen).map_err(listen_error("preview", options.listen))?;
         // The demo has no admin check (--auth none): it may only be reachable from here.
-        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let local = listener
+            .local_addr()
+            .map_err(listen_error("preview", options.listen))?;
         if !local.ip().is_loopback() {
-            return Err(format!(
-                "the demo has no admin check, so it listens on loopback only, not {local}"
-            ));
+            return Err(DemoError::NotLoopback(local));
         }
         let api_listen = options.api_listen.unwrap_or(FREE_LOOPBACK_PORT);
-        let api_listener = TcpListener::bind(api_listen)
-            .map_err(|e| format!("cannot start the sample API on {api_listen}: {e}"))?;
+        let api_listener =
+            TcpListener::bind(api_listen).map_err(listen_error("sample API", api_listen))?;
         let sample = SampleApiOptions {
             transactions: options.transactions,
             ..SampleApiOptions::default()
         };
         let api = SampleApi::serve(api_listener, sample)
-            .map_err(|e| format!("cannot start the sample API on {api_listen}: {e}"))?;
+            .map_err(listen_error("sample API", api_listen))?;
         let copy = Workspace::make(&install, &api.url())?;
+        // The demo is a preview on loopback: no admin check, said at start by the caller.
         let site = Site::new(SiteOptions {
             root: Some(copy.root()),
-            ..SiteOptions::default()
+            ..SiteOptions::new(Auth::None)
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(DemoError::Templates)?;
         let handler = page_handler(site, &copy.root());
         let preview = HttpServer::start(listener, PREVIEW_WORKERS, handler, shutdown)
-            .map_err(|e| format!("cannot serve the preview on {local}: {e}"))?;
+            .map_err(listen_error("preview", options.listen))?;
         Ok(Demo { preview, api, copy })
     }
 
@@ -113,18 +176,18 @@ impl Demo {
     }
 
     /// Serves until the shutdown flag is set, then stops.
-    pub fn wait(self) -> Result<(), String> {
+    pub fn wait(self) -> Result<(), DemoError> {
         let Demo { preview, api, copy } = self;
-        let served = preview.wait().map_err(|e| e.to_string());
+        let served = preview.wait().map_err(DemoError::Serve);
         api.stop();
         drop(copy);
         served
     }
 
     /// Stops both servers and removes the copy.
-    pub fn stop(self) -> Result<(), String> {
+    pub fn stop(self) -> Result<(), DemoError> {
         let Demo { preview, api, copy } = self;
-        let stopped = preview.stop().map_err(|e| e.to_string());
+        let stopped = preview.stop().map_err(DemoError::Serve);
         api.stop();
         drop(copy);
         stopped
@@ -132,7 +195,7 @@ impl Demo {
 }
 
 /// Runs the demo until SIGINT or SIGTERM, saying where the page and the API are.
-pub fn run_with(options: &DemoOptions) -> Result<(), String> {
+pub fn run(options: &DemoOptions) -> Result<(), DemoError> {
     // Handlers first: a Ctrl-C once the sockets exist must find them.
     let shutdown = signals::shutdown_flag();
     let demo = Demo::start(options, shutdown)?;
@@ -145,17 +208,6 @@ pub fn run_with(options: &DemoOptions) -> Result<(), String> {
     );
     println!("Press Ctrl-C to stop.");
     demo.wait()
-}
-
-/// [`run_with`] with the sample API on a free port: the command line's call until it
-/// offers the API's address.
-pub fn run(root: &Path, listen: &str, transactions: usize) -> Result<(), String> {
-    run_with(&DemoOptions {
-        root,
-        listen,
-        api_listen: None,
-        transactions,
-    })
 }
 
 /// The preview's handler: the page at [`PAGE_PATH`] from the installation at `root`,
@@ -191,19 +243,21 @@ struct Workspace {
 }
 
 impl Workspace {
-    fn make(original: &Installation, api_url: &str) -> Result<Workspace, String> {
-        let copy = Workspace::new_dir().map_err(|e| format!("cannot make the demo's copy: {e}"))?;
-        copy.fill(original, api_url)
-            .map_err(|e| format!("cannot copy {} for the demo: {e}", original.root.display()))?;
+    fn make(original: &Installation, api_url: &str) -> Result<Workspace, DemoError> {
+        let copy_error = |source| DemoError::Copy {
+            from: original.root.clone(),
+            source,
+        };
+        let copy = Workspace::new_dir().map_err(copy_error)?;
+        copy.fill(original, api_url).map_err(copy_error)?;
         let config = ConfigStore::default()
             .load(&Installation::new(copy.root()))
-            .map_err(|e| format!("the demo's copy of the config does not load: {e}"))?;
+            .map_err(|e| DemoError::CopyConfig(format!("does not load: {e}")))?;
         if config.credentials.api_url != api_url {
-            return Err(format!(
-                "the demo could not point its copy of the config at the sample API: it still \
-                 names {}",
+            return Err(DemoError::CopyConfig(format!(
+                "still names {}, not the sample API",
                 config.credentials.api_url
-            ));
+            )));
         }
         Ok(copy)
     }
@@ -321,7 +375,7 @@ mod tests {
 
     #[test]
     fn the_preview_redirects_the_root_to_the_page_and_refuses_the_rest() {
-        let site = Site::new(SiteOptions::default()).unwrap();
+        let site = Site::new(SiteOptions::new(Auth::None)).unwrap();
         let handler = page_handler(site, Path::new("ct"));
         let address = SocketAddr::from(([127, 0, 0, 1], 8780));
         let get = |target: &str| {

@@ -58,8 +58,12 @@ pub enum TemplateError {
 impl fmt::Display for TemplateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TemplateError::NotAFolder(dir) => write!(f, "--templates {}: not a folder", dir.display()),
-            TemplateError::Unreadable { path, .. } => write!(f, "{}: cannot be read", path.display()),
+            TemplateError::NotAFolder(dir) => {
+                write!(f, "--templates {}: not a folder", dir.display())
+            }
+            TemplateError::Unreadable { path, .. } => {
+                write!(f, "{}: cannot be read", path.display())
+            }
             TemplateError::Compile(_) => f.write_str("the templates do not compile"),
             TemplateError::Render(_) => f.write_str("a template could not be rendered"),
         }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokenusage::app::{Site, SiteOptions};
+use tokenusage::auth::Auth;
 use tokenusage::dev::demo::{PAGE_PATH, page_handler};
 use tokenusage::dev::http::HttpServer;
 use tokenusage::dev::sample_api::SampleApi;
@@ -208,7 +209,7 @@ impl PageServer {
         let install = Install::new(name, &api.url());
         let site = Site::new(SiteOptions {
             root: Some(install.ct.clone()),
-            ..SiteOptions::default()
+            ..SiteOptions::new(Auth::None)
         })
         .unwrap();
         let handler = page_handler(site, &install.ct);

@@ -8,6 +8,7 @@ mod fastcgi;
 mod faults;
 mod fuzz_seeds;
 mod launch;
+mod layout;
 mod nginx;
 mod page;
 mod security;

@@ -473,7 +473,9 @@ mod tests {
             .call(&credentials, Endpoint::UserInfo)
             .unwrap_err();
         assert!(matches!(error, ApiError::Connect(_)));
-        assert!(!format!("{error} {:?}", std::error::Error::source(&error)).contains("SECRET-TAIL"));
+        assert!(
+            !format!("{error} {:?}", std::error::Error::source(&error)).contains("SECRET-TAIL")
+        );
     }
 
     #[test]

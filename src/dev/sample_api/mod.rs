@@ -4,15 +4,14 @@
 //! can be shown.
 //!
 //! The parts: [`data`] generates the history, [`answers`] renders the JSON, [`faults`]
-//! breaks it on purpose, `server` routes calls and control commands, [`cli`] reads
-//! `tokenusage sample-api`'s flags. I/O: [`SampleApi::start`] binds a TCP listener and
+//! breaks it on purpose, `server` routes calls and control commands (its command line is
+//! `tokenusage sample-api` in `cli.rs`). I/O: [`SampleApi::start`] binds a TCP listener and
 //! serves it on the development server's threads ([`crate::dev::http`]); [`run`] also
 //! prints the URL on stdout and stops on SIGTERM/SIGINT ([`crate::transport::signals`]).
 //! Data generation and rendering are pure and seeded: the same options always give the
 //! same bytes.
 
 pub mod answers;
-pub mod cli;
 pub mod data;
 pub mod faults;
 mod server;
@@ -30,7 +29,6 @@ use crate::transport::signals;
 pub use answers::{
     render_error, render_history, render_pricing, render_user_info, render_user_stats,
 };
-pub use cli::run_cli;
 pub use data::{HOSTILE_PREFIX, HOSTILE_SUFFIX, SampleData, SampleTransaction, Totals, generate};
 pub use faults::{DEFAULT_REDIRECT_TARGET, Fault, GZIP_BOMB_BYTES, HANG_FOR, HUGE_BODY_BYTES};
 
