@@ -405,14 +405,12 @@ pub fn local_time(seconds: i64, tz: Tz) -> DateTime<Tz> {
 mod tests {
     use super::*;
 
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "tokenusage-cache-{name}-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A fresh folder, removed when the guard drops (also when the test fails).
+    fn temp_dir(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("tokenusage-cache-{name}-"))
+            .tempdir()
+            .unwrap()
     }
 
     #[test]
@@ -438,7 +436,8 @@ mod tests {
 
     #[test]
     fn pricing_round_trips_in_the_php_format() {
-        let dir = temp_dir("pricing");
+        let tmp = temp_dir("pricing");
+        let dir = tmp.path();
         let path = dir.join("pricing_cache.json");
         let data = json!({"pricing": {"input_tokens": {"price": "0.20", "unit": 1000000}}});
         write_pricing(&path, 1763629200, &data).unwrap();
@@ -451,12 +450,12 @@ mod tests {
                 value: data
             })
         );
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn broken_cache_files_are_misses() {
-        let dir = temp_dir("broken");
+        let tmp = temp_dir("broken");
+        let dir = tmp.path();
         let path = dir.join("f.json");
         for bad in [
             &b"{\"timestamp\": 17636"[..],
@@ -470,7 +469,6 @@ mod tests {
             assert_eq!(read_transactions(&path), None);
         }
         assert_eq!(read_pricing(&dir.join("missing.json")), None);
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
@@ -498,7 +496,8 @@ mod tests {
 
     #[test]
     fn a_page_is_read_through_the_index_written_by_the_first_read() {
-        let dir = temp_dir("page");
+        let tmp = temp_dir("page");
+        let dir = tmp.path();
         let path = dir.join("transactions_x_2026-11-20.json");
         fs::write(&path, php_history(10, "first")).unwrap();
         let whole = read_transaction_page(&path, |_| 3..6).unwrap();
@@ -543,12 +542,12 @@ mod tests {
         let page = read_transaction_page(&path, |_| 0..1).unwrap();
         assert_eq!(page.value.len(), 12);
         assert!(EntryIndex::decode(&fs::read(index_path(&path)).unwrap()).is_some());
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_broken_file_is_a_miss_even_with_an_index() {
-        let dir = temp_dir("page-broken");
+        let tmp = temp_dir("page-broken");
+        let dir = tmp.path();
         let path = dir.join("transactions_x_2026-11-20.json");
         fs::write(&path, php_history(3, "ok")).unwrap();
         read_transaction_page(&path, |_| 0..1).unwrap();
@@ -556,12 +555,12 @@ mod tests {
         assert_eq!(read_transaction_page(&path, |_| 0..1), None);
         fs::remove_file(&path).unwrap();
         assert_eq!(read_transaction_page(&path, |_| 0..1), None);
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn clear_cache_deletes_only_transaction_files_and_counts_them() {
-        let dir = temp_dir("clear");
+        let tmp = temp_dir("clear");
+        let dir = tmp.path();
         for name in [
             "transactions_a_2026-11-19.json",
             "transactions_b_2026-11-20.json",
@@ -571,61 +570,61 @@ mod tests {
             fs::write(dir.join(name), "{}").unwrap();
         }
         assert_eq!(
-            clear_transaction_caches(&dir).unwrap(),
+            clear_transaction_caches(dir).unwrap(),
             2,
             "indexes are not counted"
         );
         assert!(!dir.join("transactions_b_2026-11-20.json.idx").exists());
         assert!(dir.join("notes.txt").exists());
         assert_eq!(clear_transaction_caches(&dir.join("absent")).unwrap(), 0);
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn the_newest_other_days_file_of_the_domain_is_the_stale_copy() {
-        let dir = temp_dir("latest");
-        let older = transaction_cache_file(&dir, "example.com", "2026-11-18");
-        let newer = transaction_cache_file(&dir, "example.com", "2026-11-19");
-        let other = transaction_cache_file(&dir, "other.com", "2026-11-21");
+        let tmp = temp_dir("latest");
+        let dir = tmp.path();
+        let older = transaction_cache_file(dir, "example.com", "2026-11-18");
+        let newer = transaction_cache_file(dir, "example.com", "2026-11-19");
+        let other = transaction_cache_file(dir, "other.com", "2026-11-21");
         for path in [&older, &newer, &other] {
             fs::write(path, "{}").unwrap();
         }
         assert_eq!(
-            HistoryFiles::of("example.com").newest_before(&dir, "2026-11-20"),
+            HistoryFiles::of("example.com").newest_before(dir, "2026-11-20"),
             Some(newer.clone())
         );
         assert_eq!(
-            HistoryFiles::of("none.com").newest_before(&dir, "2026-11-20"),
+            HistoryFiles::of("none.com").newest_before(dir, "2026-11-20"),
             None
         );
         // Today's file (broken, or it would not be asked) is not its own stale copy.
         fs::write(
-            transaction_cache_file(&dir, "example.com", "2026-11-20"),
+            transaction_cache_file(dir, "example.com", "2026-11-20"),
             "{}",
         )
         .unwrap();
         assert_eq!(
-            HistoryFiles::of("example.com").newest_before(&dir, "2026-11-20"),
+            HistoryFiles::of("example.com").newest_before(dir, "2026-11-20"),
             Some(newer)
         );
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_second_fetch_lock_waits_for_the_first() {
-        let dir = temp_dir("lock");
+        let tmp = temp_dir("lock");
+        let dir = tmp.path();
         let path = dir.join(".lock");
         let first = FetchLock::acquire(&path, Duration::from_millis(10)).unwrap();
         assert!(FetchLock::acquire(&path, Duration::from_millis(50)).is_none());
         drop(first);
         assert!(FetchLock::acquire(&path, Duration::from_millis(50)).is_some());
         assert!(FetchLock::acquire(&dir.join("missing/.lock"), Duration::ZERO).is_none());
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn abandoned_temporary_files_are_removed_by_the_next_write() {
-        let dir = temp_dir("abandoned");
+        let tmp = temp_dir("abandoned");
+        let dir = tmp.path();
         let old = dir.join(".f.json.1.deadbeef.tmp");
         let fresh = dir.join(".f.json.2.cafe.tmp");
         fs::write(&old, "half").unwrap();
@@ -640,16 +639,15 @@ mod tests {
         write_atomically(&dir.join("f.json"), b"{}", Access::AsPhp).unwrap();
         assert!(!old.exists());
         assert!(fresh.exists(), "another process may still be writing it");
-        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn atomic_write_creates_the_folder_and_leaves_no_temporary_file() {
-        let dir = temp_dir("atomic");
+        let tmp = temp_dir("atomic");
+        let dir = tmp.path();
         let path = dir.join("sub").join("file.json");
         write_atomically(&path, b"{}", Access::AsPhp).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"{}");
         assert_eq!(fs::read_dir(dir.join("sub")).unwrap().count(), 1);
-        fs::remove_dir_all(dir).unwrap();
     }
 }

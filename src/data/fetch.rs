@@ -642,13 +642,13 @@ mod tests {
 
     #[test]
     fn the_memo_stays_within_its_budget_and_keeps_the_recently_used() {
-        let dir = std::env::temp_dir().join(format!(
-            "tokenusage-memo-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let tmp = tempfile::Builder::new()
+            .prefix("tokenusage-memo-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let files: Vec<PathBuf> = (0..5)
-            .map(|i| history_file(&dir, &format!("h{i}.json"), 1000))
+            .map(|i| history_file(dir, &format!("h{i}.json"), 1000))
             .collect();
         let one = {
             let memo = HistoryMemo::default();
@@ -667,16 +667,15 @@ mod tests {
         assert!(state.entries.contains_key(&files[0]));
         assert!(state.entries.contains_key(&files[4]));
         drop(state);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn clear_cache_forgets_only_its_own_folders_histories() {
-        let root = std::env::temp_dir().join(format!(
-            "tokenusage-memo-forget-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
+        let tmp = tempfile::Builder::new()
+            .prefix("tokenusage-memo-forget-")
+            .tempdir()
+            .unwrap();
+        let root = tmp.path();
         let (one, two) = (root.join("one"), root.join("two"));
         let kept = history_file(&two, "h.json", 10);
         let memo = HistoryMemo::default();
@@ -688,21 +687,19 @@ mod tests {
         assert_eq!(state.entries.keys().collect::<Vec<_>>(), [&kept]);
         assert_eq!(state.total * 2, both);
         drop(state);
-        std::fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
     fn a_changed_file_is_read_again() {
-        let dir = std::env::temp_dir().join(format!(
-            "tokenusage-memo-change-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        let path = history_file(&dir, "h.json", 10);
+        let tmp = tempfile::Builder::new()
+            .prefix("tokenusage-memo-change-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
+        let path = history_file(dir, "h.json", 10);
         let memo = HistoryMemo::default();
         assert_eq!(memo.read(&path).unwrap().value.len(), 10);
-        history_file(&dir, "h.json", 12);
+        history_file(dir, "h.json", 12);
         assert_eq!(memo.read(&path).unwrap().value.len(), 12);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -108,19 +108,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn temp_file(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "tokenusage-lastgood-{name}-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("tokenusage_last_good.json")
+    /// The file in a fresh folder, and the folder's guard: removed when it drops (also
+    /// when the test fails).
+    fn temp_file(name: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("tokenusage-lastgood-{name}-"))
+            .tempdir()
+            .unwrap();
+        let file = dir.path().join("tokenusage_last_good.json");
+        (dir, file)
     }
 
     #[test]
     fn a_remembered_answer_survives_a_restart() {
-        let file = temp_file("restart");
+        let (_dir, file) = temp_file("restart");
         LastGood::default().remember(
             &file,
             "me",
@@ -141,12 +142,11 @@ mod tests {
             after_restart.recall(&file, "another license", Endpoint::UserStats),
             None
         );
-        std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
     }
 
     #[test]
     fn an_unchanged_answer_is_not_rewritten_every_view() {
-        let file = temp_file("rewrite");
+        let (_dir, file) = temp_file("rewrite");
         let store = LastGood::default();
         store.remember(
             &file,
@@ -172,17 +172,15 @@ mod tests {
             &json!({"email": "b"}),
         );
         assert!(file.exists(), "changed: written");
-        std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
     }
 
     #[test]
     fn a_broken_file_is_an_empty_record() {
-        let file = temp_file("broken");
+        let (_dir, file) = temp_file("broken");
         std::fs::write(&file, "{not json").unwrap();
         assert_eq!(
             LastGood::default().recall(&file, "me", Endpoint::UserInfo),
             None
         );
-        std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
     }
 }

@@ -143,32 +143,31 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn temp_dat(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "tokenusage-secret-{name}-{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A fresh folder, removed when the guard drops (also when the test fails).
+    fn temp_dat(name: &str) -> tempfile::TempDir {
+        tempfile::Builder::new()
+            .prefix(&format!("tokenusage-secret-{name}-"))
+            .tempdir()
+            .unwrap()
     }
 
     #[test]
     fn the_secret_is_made_once_private_and_read_back() {
-        let dat = temp_dat("once");
-        let first = Secret::of_installation(&dat);
-        let file = secret_file(&dat);
+        let tmp = temp_dat("once");
+        let dat = tmp.path();
+        let first = Secret::of_installation(dat);
+        let file = secret_file(dat);
         let mode = fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert_eq!(Secret::of_installation(&dat), first);
-        assert_eq!(fs::read_dir(&dat).unwrap().count(), 1, "no temporary left");
-        fs::remove_dir_all(dat).unwrap();
+        assert_eq!(Secret::of_installation(dat), first);
+        assert_eq!(fs::read_dir(dat).unwrap().count(), 1, "no temporary left");
     }
 
     #[test]
     fn a_secret_others_can_read_is_refused() {
-        let dat = temp_dat("public");
-        let file = secret_file(&dat);
+        let tmp = temp_dat("public");
+        let dat = tmp.path();
+        let file = secret_file(dat);
         fs::write(&file, [7u8; SECRET_BYTES]).unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
         assert!(load_or_create(&file).is_err());
@@ -177,7 +176,6 @@ mod tests {
             load_or_create(&file).unwrap(),
             Secret::from_bytes([7; SECRET_BYTES])
         );
-        fs::remove_dir_all(dat).unwrap();
     }
 
     #[test]

@@ -15,33 +15,25 @@ use tokenusage::dev::sample_api::{SampleApi, SampleApiOptions};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokenusage");
 
-/// A fresh folder removed on drop.
-pub struct TempDir(pub PathBuf);
+/// A fresh folder (from `tempfile`), removed on drop, so also when a test fails. Readable
+/// by other users (0755) like a folder a site would have: some tests run the binary or a
+/// web server as another user over it.
+pub struct TempDir(
+    pub PathBuf,
+    // Held only for its drop, which removes the folder.
+    #[allow(dead_code)] tempfile::TempDir,
+);
 
 impl TempDir {
     pub fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "tokenusage-it-{name}-{}-{:08x}",
-            std::process::id(),
-            rand_u32()
-        ));
-        fs::create_dir_all(&path).unwrap();
-        TempDir(path)
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("tokenusage-it-{name}-"))
+            .tempdir()
+            .unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        TempDir(dir.path().to_path_buf(), dir)
     }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn rand_u32() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    nanos ^ (std::process::id() << 16)
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -441,8 +441,8 @@ mod tests {
 
     #[test]
     fn a_listening_unix_fd_becomes_a_unix_listener_that_owns_no_file() {
-        let path = std::env::temp_dir().join(format!("tu-fd-{}.sock", std::process::id()));
-        let _ = fs::remove_file(&path);
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("fd.sock");
         let fd = UnixListener::bind(&path).unwrap().into_raw_fd();
         // SAFETY: the fd was just released by its listener.
         let listener = unsafe { listener_from_fd(fd) };
