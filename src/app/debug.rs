@@ -49,7 +49,7 @@ impl Visit<'_> {
         let pricing_ts = cache::read_pricing(&pricing_path).map(|c| c.timestamp);
         let history_ts = self.site.memo.read(&history_path).map(|c| c.timestamp);
         let cache_file = |path: &Path, ttl, ts| {
-            let (age, state) = cache::describe(path, self.now, ttl, ts);
+            let (age, state) = describe(path, self.now, ttl, ts);
             CacheFileView {
                 path: path.display().to_string(),
                 age,
@@ -142,6 +142,22 @@ impl AnswerView {
                 body: String::new(),
                 error: Some(debug_message(&e)),
             },
+        }
+    }
+}
+
+/// Age and state of a cache file, for the debug page.
+fn describe(path: &Path, now: i64, ttl: i64, timestamp: Option<i64>) -> (String, String) {
+    match (std::fs::metadata(path), timestamp) {
+        (Err(_), _) => ("-".into(), "missing".into()),
+        (Ok(_), None) => ("-".into(), "unreadable (treated as a miss)".into()),
+        (Ok(_), Some(ts)) => {
+            let state = if cache::is_fresh(ts, now, ttl) {
+                "fresh"
+            } else {
+                "stale"
+            };
+            (format!("{} s", now - ts), state.into())
         }
     }
 }

@@ -256,22 +256,6 @@ pub fn clear_transaction_caches(dir: &Path) -> io::Result<usize> {
     Ok(cleared)
 }
 
-/// Age and state of a cache file, for the debug page.
-pub fn describe(path: &Path, now: i64, ttl: i64, timestamp: Option<i64>) -> (String, String) {
-    match (fs::metadata(path), timestamp) {
-        (Err(_), _) => ("-".into(), "missing".into()),
-        (Ok(_), None) => ("-".into(), "unreadable (treated as a miss)".into()),
-        (Ok(_), Some(ts)) => {
-            let state = if is_fresh(ts, now, ttl) {
-                "fresh"
-            } else {
-                "stale"
-            };
-            (format!("{} s", now - ts), state.into())
-        }
-    }
-}
-
 /// Who may read a file we write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
