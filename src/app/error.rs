@@ -36,11 +36,18 @@ pub(super) enum RequestError {
 }
 
 impl RequestError {
+    /// The status of the error page. The "Unable to Load Account Data" card comes with 200,
+    /// as the PHP page's does: behind `fastcgi_intercept_errors`, Apache's
+    /// `ProxyErrorOverride` or a CDN, a 5xx would be replaced by a generic error page and
+    /// the admin would never see the card, its reason or "Retry Loading Data". 5xx is
+    /// kept for faults of our own; 404 for a path that is no installation.
     pub(super) fn status(&self) -> u16 {
         match self {
             RequestError::NotInAdminFolder { .. } | RequestError::NoInstallation(_) => 404,
-            RequestError::Config(_) | RequestError::Render(_) | RequestError::Csv(_) => 500,
-            RequestError::Api(_) | RequestError::DownloadFailed { .. } => 502,
+            RequestError::Config(_)
+            | RequestError::Api(_)
+            | RequestError::DownloadFailed { .. } => 200,
+            RequestError::Render(_) | RequestError::Csv(_) => 500,
         }
     }
 }

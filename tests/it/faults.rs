@@ -114,7 +114,7 @@ fn http_500_garbage_truncated_json_and_refusals_show_stale_data_in_the_seeds_wor
     let fresh = Install::new("bad-answers-fresh", &api.url());
     api.set_fault(Fault::Truncated);
     let page = server.get(&fresh, "");
-    assert_eq!(page.status, 502);
+    assert_eq!(page.status, 200);
     assert_eq!(
         texts(&page.text(), "#unable-to-load p")[0],
         "Invalid API response format"
@@ -128,12 +128,12 @@ fn a_60_mb_answer_is_refused_with_a_clear_message() {
     let install = Install::new("huge", &api.url());
     let server = Server::start(&[]);
     let page = server.get(&install, "");
-    assert_eq!(page.status, 502);
+    assert_eq!(page.status, 200);
     assert_eq!(
         texts(&page.text(), "#unable-to-load p")[0],
         "API response too large (over 40 MB)"
     );
-    assert_eq!(server.get(&install, "").status, 502, "the process goes on");
+    assert_eq!(server.get(&install, "").status, 200, "the process goes on");
 }
 
 #[test]
@@ -444,16 +444,21 @@ fn running_out_of_file_descriptors_is_logged_and_survived() {
     std::thread::sleep(Duration::from_millis(500));
     drop(hogs);
     // The server sees the hogs go as it reads them: on a loaded machine that can take a
-    // moment, during which a license API call may still find no descriptor (a 502).
+    // moment, during which a license API call may still find no descriptor (the error
+    // card instead of the dashboard).
     let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
+    let page = loop {
         std::thread::sleep(Duration::from_millis(500));
-        let status = server.get(&install, "").status;
-        if status == 200 || Instant::now() > deadline {
-            break status;
+        let page = server.get(&install, "");
+        if page.text().contains("of 10 transactions") || Instant::now() > deadline {
+            break page;
         }
     };
-    assert_eq!(status, 200, "serving again once descriptors are free");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text().contains("of 10 transactions"),
+        "serving the dashboard again once descriptors are free"
+    );
     let log = server.stop();
     assert!(
         log.to_lowercase().contains("too many open files"),
@@ -594,7 +599,7 @@ fn with_the_api_hanging_and_no_data_five_views_share_one_call_and_end_in_the_err
         for view in views {
             let (page, took) = view.join().unwrap();
             assert!(took < Duration::from_secs(3 + 5), "{took:?}");
-            assert_eq!(page.status, 502);
+            assert_eq!(page.status, 200);
             let html = page.text();
             assert!(html.contains("Unable to Load Account Data"), "{html}");
             assert!(html.contains("Failed to connect to License API"));

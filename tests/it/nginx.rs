@@ -145,3 +145,38 @@ fn web_server_mode_lets_in_only_whom_an_nginx_location_authenticated() {
     assert!(!is_dashboard(&forgot));
     assert_eq!(forgot.status, 302);
 }
+
+#[test]
+fn behind_nginx_intercepting_errors_the_admin_still_sees_the_card_and_retry() {
+    // A common setup: nginx replaces 5xx answers with its own page. The card saying what
+    // failed comes with 200, as the PHP page's does, so it gets through.
+    let api = sample_api(20);
+    api.set_fault(tokenusage::dev::sample_api::Fault::Status500);
+    let install = Install::new("nginx-intercept", &api.url());
+    let server = Server::start(&[]);
+    let site = install.ct.parent().unwrap().to_path_buf();
+    std::fs::write(site.join("50x.html"), "generic nginx error page\n").unwrap();
+    let locations = format!(
+        r#"location = /50x.html {{ }}
+        location ~ \.php$ {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+            fastcgi_pass unix:{socket};
+            fastcgi_intercept_errors on;
+            error_page 500 502 503 504 /50x.html;
+        }}"#,
+        socket = server.socket.display()
+    );
+    let nginx = Nginx::start_with(&site, &locations);
+    let page = http_get(&nginx.url("/ct/admin/tokenusage.php"));
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(!html.contains("generic nginx error page"), "{html}");
+    assert!(html.contains("Unable to Load Account Data"), "{html}");
+    assert!(html.contains("API returned HTTP 500"), "{html}");
+    assert_eq!(texts(&html, "a.button-primary"), ["Retry Loading Data"]);
+    // Once the license server is back, the same URL shows the dashboard.
+    api.set_fault(tokenusage::dev::sample_api::Fault::None);
+    let page = http_get(&nginx.url("/ct/admin/tokenusage.php"));
+    assert!(page.text().contains("of 20 transactions"));
+}

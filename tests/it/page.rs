@@ -437,7 +437,7 @@ fn download_in_demo_mode_or_without_history_says_why() {
     let install = Install::new("down", &api.url());
     api.set_fault(Fault::Status500);
     let page = server.get(&install, "action=download");
-    assert_eq!(page.status, 502);
+    assert_eq!(page.status, 200);
     assert_eq!(
         page.header("content-type"),
         Some("text/html; charset=UTF-8")
@@ -493,7 +493,7 @@ fn an_incomplete_config_shows_unable_to_load_and_logs_file_and_key() {
     install.edit_config("'email'       => 'owner@demo.example.com',", "");
     let server = Server::start(&[]);
     let page = server.get(&install, "");
-    assert_eq!(page.status, 500);
+    assert_eq!(page.status, 200, "the card comes with 200, as the PHP page's");
     let html = page.text();
     assert_eq!(
         texts(&html, "#unable-to-load h2"),
@@ -641,7 +641,7 @@ fn api_failures_read_in_the_seeds_words() {
     ] {
         api.set_fault(fault);
         let page = server.get(&install, "");
-        assert_eq!(page.status, 502, "{fault:?}");
+        assert_eq!(page.status, 200, "{fault:?}");
         let html = page.text();
         assert_eq!(
             texts(&html, "#unable-to-load h2"),
