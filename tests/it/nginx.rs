@@ -180,3 +180,59 @@ fn behind_nginx_intercepting_errors_the_admin_still_sees_the_card_and_retry() {
     let page = http_get(&nginx.url("/ct/admin/tokenusage.php"));
     assert!(page.text().contains("of 20 transactions"));
 }
+
+/// The shipped nginx snippet (`dist/nginx/tokenusage.conf`) with this test's socket, and
+/// Debian's `fastcgi_params` by its full path (the test's nginx has its own prefix).
+fn shipped_nginx_snippet(socket: &std::path::Path) -> String {
+    let snippet = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/nginx/tokenusage.conf"),
+    )
+    .unwrap();
+    assert!(snippet.contains("location = /ct/admin/tokenusage.php"));
+    snippet
+        .replace(
+            "unix:/run/tokenusage/tokenusage.sock",
+            &format!("unix:{}", socket.display()),
+        )
+        .replace(
+            "include fastcgi_params;",
+            "include /etc/nginx/fastcgi_params;",
+        )
+}
+
+#[test]
+fn the_shipped_nginx_snippet_wins_over_the_sites_php_location_with_or_without_interception() {
+    let api = sample_api(1_000);
+    let install = Install::new("nginx-snippet", &api.url());
+    let server = Server::start(&[]);
+    let site = install.ct.parent().unwrap().to_path_buf();
+    std::fs::write(site.join("50x.html"), "generic nginx error page\n").unwrap();
+    for intercept in [false, true] {
+        // The site's own PHP location, which must not get this page.
+        let mut locations = String::from("location ~ \\.php$ { return 418; }\n");
+        locations.push_str(&shipped_nginx_snippet(&server.socket));
+        if intercept {
+            locations = locations.replace(
+                "fastcgi_buffers 16 16k;",
+                "fastcgi_buffers 16 16k;\n    fastcgi_intercept_errors on;",
+            );
+            locations
+                .push_str("\nerror_page 500 502 503 504 /50x.html;\nlocation = /50x.html { }\n");
+        }
+        let nginx = Nginx::start_with(&site, &locations);
+        let page = http_get(&nginx.url("/ct/admin/tokenusage.php"));
+        assert_eq!(page.status, 200, "intercept {intercept}");
+        assert_eq!(
+            texts(&page.text(), ".pagination-info span")[0],
+            "Showing 1-300 of 1,000 transactions (Page 1 of 4)"
+        );
+        let csv = http_get(&nginx.url("/ct/admin/tokenusage.php?action=download"));
+        assert_eq!(csv.status, 200);
+        assert_eq!(
+            csv.text().lines().count(),
+            1_001,
+            "a header and every transaction"
+        );
+        assert_eq!(http_get(&nginx.url("/other.php")).status, 418);
+    }
+}
