@@ -493,7 +493,10 @@ fn an_incomplete_config_shows_unable_to_load_and_logs_file_and_key() {
     install.edit_config("'email'       => 'owner@demo.example.com',", "");
     let server = Server::start(&[]);
     let page = server.get(&install, "");
-    assert_eq!(page.status, 200, "the card comes with 200, as the PHP page's");
+    assert_eq!(
+        page.status, 200,
+        "the card comes with 200, as the PHP page's"
+    );
     let html = page.text();
     assert_eq!(
         texts(&html, "#unable-to-load h2"),
