@@ -29,8 +29,29 @@ struct Apache {
     _install: Install,
 }
 
+/// How the page reaches tokenusage: the shipped CGI snippet, or the shipped
+/// mod_proxy_fcgi snippet to a responder on this unix socket.
+enum Mode<'a> {
+    Cgi,
+    ProxyFcgi(&'a Path),
+}
+
+/// A shipped snippet from `dist/apache/`.
+fn shipped(name: &str) -> String {
+    fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("dist/apache")
+            .join(name),
+    )
+    .unwrap()
+}
+
 impl Apache {
     fn start(api: &SampleApi) -> Apache {
+        Self::start_as(api, Mode::Cgi)
+    }
+
+    fn start_as(api: &SampleApi, mode: Mode<'_>) -> Apache {
         assert!(
             Path::new(APACHE).exists(),
             "apache2 is not installed: run `sudo bash .ci/install`"
@@ -76,6 +97,8 @@ LoadModule authz_core_module {MODULES}/mod_authz_core.so
 LoadModule alias_module {MODULES}/mod_alias.so
 LoadModule env_module {MODULES}/mod_env.so
 LoadModule cgid_module {MODULES}/mod_cgid.so
+LoadModule proxy_module {MODULES}/mod_proxy.so
+LoadModule proxy_fcgi_module {MODULES}/mod_proxy_fcgi.so
 ScriptSock {root}/run/cgid.sock
 StartServers 1
 ServerLimit 1
@@ -85,17 +108,27 @@ MinSpareThreads 1
 MaxSpareThreads 8
 DocumentRoot {site}
 
-ScriptAlias {PAGE} {binary}
-<Location {PAGE}>
-    SetEnv TOKENUSAGE_ROOT {ct}
-    SetEnv TOKENUSAGE_SESSION_KEY admin_logged_in
-    SetEnv TOKENUSAGE_SESSION_PATH {sessions}
-</Location>
+{page}
 "#,
             site = install.ct.parent().unwrap().display(),
-            binary = binary.display(),
-            ct = install.ct.display(),
-            sessions = sessions.display(),
+            page = match mode {
+                // The README's and the package's snippets, with this test's paths.
+                Mode::Cgi => shipped("tokenusage-cgi.conf")
+                    .replace("/usr/bin/tokenusage", &binary.display().to_string())
+                    .replace("/var/www/site/ct", &install.ct.display().to_string())
+                    .replace(
+                        "    SetEnv TOKENUSAGE_SESSION_KEY admin_logged_in",
+                        &format!(
+                            "    SetEnv TOKENUSAGE_SESSION_KEY admin_logged_in\n    \
+                             SetEnv TOKENUSAGE_SESSION_PATH {}",
+                            sessions.display()
+                        ),
+                    ),
+                Mode::ProxyFcgi(socket) => shipped("tokenusage-fcgi.conf").replace(
+                    "/run/tokenusage/tokenusage.sock",
+                    &socket.display().to_string(),
+                ),
+            },
         );
         let conf_path = dir.0.join("apache2.conf");
         fs::write(&conf_path, conf).unwrap();
@@ -135,6 +168,12 @@ ScriptAlias {PAGE} {binary}
     fn get(&self, query: &str) -> Result<CgiResponse, ureq::Error> {
         let url = format!("http://127.0.0.1:{}{PAGE}?{query}", self.port);
         try_http_get(&url, &[], REQUEST_TIMEOUT)
+    }
+
+    /// GETs the page with this query string and `Cookie` header.
+    fn get_with_cookie(&self, query: &str, cookie: &str) -> Result<CgiResponse, ureq::Error> {
+        let url = format!("http://127.0.0.1:{}{PAGE}?{query}", self.port);
+        try_http_get(&url, &[("Cookie", cookie)], REQUEST_TIMEOUT)
     }
 
     fn error_log(&self) -> String {
@@ -265,4 +304,65 @@ fn a_query_string_cannot_start_a_server_on_a_port_of_the_visitors_choosing() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn apache_hands_the_page_to_the_fastcgi_responder_with_the_shipped_snippet() {
+    let api = sample_api(1_000);
+    // Apache's workers (www-data when run as root) must be able to connect.
+    let server = Server::start(&["--socket-mode", "0666"]);
+    let apache = Apache::start_as(&api, Mode::ProxyFcgi(&server.socket));
+    let page = apache.get("").unwrap();
+    assert_eq!(page.status, 200, "{}", apache.error_log());
+    assert!(is_dashboard(&page), "{}", page.text());
+    assert!(page.text().contains("of 1,000 transactions"));
+    let csv = apache.get("action=download").unwrap();
+    assert_eq!(csv.status, 200);
+    assert_eq!(
+        csv.text().lines().count(),
+        1_001,
+        "a header and every transaction"
+    );
+}
+
+#[test]
+fn apache_runs_the_page_as_cgi_with_the_shipped_snippet_for_a_logged_in_admin() {
+    let api = sample_api(1_000);
+    let apache = Apache::start(&api);
+    let sessions = apache.dir.0.join("sessions");
+    crate::session::php_session(
+        &sessions,
+        "php",
+        "cgiadmin1",
+        "$_SESSION['admin_logged_in'] = true;",
+    );
+    // PHP wrote the file as root here; the CGI runs as www-data when Apache runs as root.
+    if unsafe { libc::geteuid() } == 0 {
+        let file = sessions.join("sess_cgiadmin1");
+        let www = nix_id("www-data");
+        std::os::unix::fs::chown(&file, Some(www), Some(www)).unwrap();
+    }
+    let page = apache.get_with_cookie("", "PHPSESSID=cgiadmin1").unwrap();
+    assert_eq!(page.status, 200, "{}", apache.error_log());
+    assert!(
+        page.text().contains("of 1,000 transactions"),
+        "{}",
+        page.text()
+    );
+    let csv = apache
+        .get_with_cookie("action=download", "PHPSESSID=cgiadmin1")
+        .unwrap();
+    assert_eq!(csv.text().lines().count(), 1_001);
+}
+
+/// A user's numeric id, from /etc/passwd.
+fn nix_id(name: &str) -> u32 {
+    let passwd = fs::read_to_string("/etc/passwd").unwrap();
+    passwd
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            (fields.first() == Some(&name)).then(|| fields[2].parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no user {name}"))
 }
