@@ -22,12 +22,18 @@ use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueE
 
 use crate::auth::{AuthOptions, DEFAULT_SESSION_NAME, DEFAULT_SESSION_PATH};
 use crate::dev::sample_api::{Fault, SampleApiOptions};
+use crate::ops::check::CheckOptions;
+use crate::ops::check_config::CheckConfigOptions;
+use crate::ops::metrics::MetricsOptions;
+use crate::ops::range::{Range, threshold};
+use crate::transport::fastcgi::AllowedClients;
 
 /// tokenusage: the Token & Credit Usage Dashboard (ct/admin/tokenusage.php) over FastCGI or
 /// CGI
 ///
-/// Without a subcommand it serves FastCGI on a listening socket passed as fd 0 (systemd,
-/// spawn-fcgi, mod_fcgid), or answers one CGI request when GATEWAY_INTERFACE is set.
+/// Without a subcommand it serves FastCGI on the socket systemd passes (LISTEN_FDS, fd 3)
+/// or a listening socket on fd 0 (spawn-fcgi, mod_fcgid, StandardInput=socket), or answers
+/// one CGI request when GATEWAY_INTERFACE is set.
 ///
 /// Every option is also read from the environment as TOKENUSAGE_ plus its name in
 /// capitals, e.g. --socket-mode from TOKENUSAGE_SOCKET_MODE; the command line wins over
@@ -42,12 +48,17 @@ pub struct Cli {
     /// The options of a start without a subcommand (FastCGI on fd 0, or CGI).
     #[command(flatten)]
     pub serve: ServeArgs,
+    /// Check the config, caches and admin check these options give, then exit (as
+    /// `check-config`; like `nginx -t`). No environment variable: one left set would make
+    /// every start of the server a check instead.
+    #[arg(short = 't', long = "test-config")]
+    pub test_config: bool,
 }
 
 /// What the binary was asked to do; `None` in [`Cli::command`] picks the transport.
 #[derive(Subcommand, Debug, Clone, PartialEq)]
 pub enum Command {
-    /// FastCGI on --listen, or on a listening socket passed as fd 0
+    /// FastCGI on --listen, or on the socket systemd or the caller passes
     ///
     /// Serves the dashboard over FastCGI to nginx, Apache (mod_proxy_fcgi) or any FastCGI
     /// client, until SIGTERM or SIGINT.
@@ -74,12 +85,40 @@ pub enum Command {
     /// Lists the keys of a PHP session with their types, values hidden, to find the one
     /// that marks an admin's login (for --session-key). Run it as the web server's user.
     SessionKeys(SessionKeysArgs),
+    /// Check an installation's config, caches and admin check (`tokenusage -t` too)
+    ///
+    /// Prints one line per check, `ok` or what to fix: the config file and its license
+    /// key, domain and email; the cache folders writable by this user; the admin check's
+    /// settings (run it as the web server's user). Exits 0 when all pass, 1 otherwise.
+    CheckConfig(CheckConfigArgs),
+    /// A monitoring plugin (Icinga, Nagios): the balance against thresholds
+    ///
+    /// Prints one line, `TOKENUSAGE OK - $48.73 left | balance=48.7323;5:;1:;0;`, and
+    /// exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (no balance, a cached one past
+    /// --max-age, or bad arguments). -w and -c take a plain number N, meaning "alert when
+    /// the balance is below N" (the range N:), or a range of the Monitoring Plugins
+    /// guidelines: 10:20 alerts outside 10 to 20, @0:5 inside 0 to 5, ~:10 above 10. It
+    /// reads and writes the page's caches: a balance the page fetched within
+    /// --account-cache-seconds is reused, and when the call fails the last good one is
+    /// shown with its age.
+    #[command(version)]
+    Check(CheckArgs),
+    /// Prometheus metrics of one or more installations on stdout
+    ///
+    /// The text exposition format, for node_exporter's textfile collector:
+    /// tokenusage_balance_dollars, tokenusage_last_success_timestamp_seconds, tokenusage_up
+    /// and tokenusage_build_info, labelled by root and domain (never the key or email).
+    Metrics(MetricsArgs),
+    /// The man page (roff), generated from these definitions: the package installs it
+    #[command(hide = true)]
+    Man,
 }
 
 /// The options of FastCGI and CGI: the transport, the license API, the admin check.
 #[derive(Args, Debug, Clone, PartialEq, Eq)]
 pub struct ServeArgs {
-    /// unix:/path.sock or HOST:PORT to bind (default: the listening socket passed as fd 0)
+    /// unix:/path.sock or HOST:PORT to bind (default: the socket systemd passes as fd 3,
+    /// LISTEN_FDS, else a listening socket passed as fd 0)
     #[arg(long, env = "TOKENUSAGE_LISTEN", hide_env_values = true, value_name = "SPEC",
           value_parser = checked(StringValueParser::new()))]
     pub listen: Option<String>,
@@ -87,6 +126,20 @@ pub struct ServeArgs {
     #[arg(long, env = "TOKENUSAGE_SOCKET_MODE", hide_env_values = true, value_name = "MODE",
           default_value = "0660", value_parser = checked(socket_mode))]
     pub socket_mode: u32,
+    /// Owner of a unix socket we create: a user name or uid (needs root)
+    #[arg(long, env = "TOKENUSAGE_SOCKET_OWNER", hide_env_values = true, value_name = "USER",
+          value_parser = checked(StringValueParser::new()))]
+    pub socket_owner: Option<String>,
+    /// Group of a unix socket we create: a group name or gid (e.g. the web server's)
+    #[arg(long, env = "TOKENUSAGE_SOCKET_GROUP", hide_env_values = true, value_name = "GROUP",
+          value_parser = checked(StringValueParser::new()))]
+    pub socket_group: Option<String>,
+    /// Peers a TCP socket serves: IP addresses separated by commas, or `any`; others are
+    /// closed at accept (php-fpm's listen.allowed_clients)
+    #[arg(long, env = "TOKENUSAGE_ALLOW_CLIENTS", hide_env_values = true,
+          value_name = "ADDR[,ADDR...]", default_value = "127.0.0.1,::1",
+          value_parser = checked(allowed_clients))]
+    pub allow_clients: AllowedClients,
     /// Worker threads: requests handled at once (1 to 1024)
     #[arg(long, env = "TOKENUSAGE_WORKERS", hide_env_values = true, value_name = "N",
           default_value = "16", value_parser = checked(workers))]
@@ -337,9 +390,131 @@ impl SessionKeysArgs {
     }
 }
 
+/// `tokenusage check-config`.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct CheckConfigArgs {
+    /// Also call the license API once (user/info), through the page's client
+    #[arg(long, env = "TOKENUSAGE_ONLINE", hide_env_values = true,
+          value_parser = checked(BoolishValueParser::new()))]
+    pub online: bool,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+impl CheckConfigArgs {
+    /// What [`crate::ops::check_config::run`] checks.
+    pub fn options(&self) -> CheckConfigOptions {
+        check_config_options(&self.serve, self.online)
+    }
+}
+
+/// What `check-config` checks for these serve options (`tokenusage -t` too).
+pub fn check_config_options(serve: &ServeArgs, online: bool) -> CheckConfigOptions {
+    CheckConfigOptions {
+        root: serve.root.clone(),
+        auth: serve.auth.options(),
+        online,
+        api_connect_timeout: serve.api_connect_timeout,
+        api_timeout: serve.api_timeout,
+    }
+}
+
+/// `tokenusage check`: a monitoring plugin's options (the guidelines' -w -c -t -v).
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct CheckArgs {
+    /// The installation's ct folder
+    #[arg(long, env = "TOKENUSAGE_ROOT", hide_env_values = true, value_name = "DIR",
+          value_parser = checked(PathBufValueParser::new()))]
+    pub root: PathBuf,
+    /// WARNING when the balance is below N, or outside RANGE (@RANGE: inside)
+    #[arg(short, long, env = "TOKENUSAGE_WARNING", hide_env_values = true,
+          value_name = "N|RANGE", allow_hyphen_values = true, value_parser = checked(threshold))]
+    pub warning: Option<Range>,
+    /// CRITICAL when the balance is below N, or outside RANGE (@RANGE: inside)
+    #[arg(short, long, env = "TOKENUSAGE_CRITICAL", hide_env_values = true,
+          value_name = "N|RANGE", allow_hyphen_values = true, value_parser = checked(threshold))]
+    pub critical: Option<Range>,
+    /// A balance from the cache older than this is UNKNOWN
+    #[arg(long, env = "TOKENUSAGE_MAX_AGE", hide_env_values = true, value_name = "SECONDS",
+          default_value = "3600", value_parser = checked(seconds))]
+    pub max_age: Duration,
+    /// The longest the license API call may take
+    #[arg(short, long, env = "TOKENUSAGE_TIMEOUT", hide_env_values = true,
+          value_name = "SECONDS", default_value = "10", value_parser = checked(seconds))]
+    pub timeout: Duration,
+    /// Reuse the page's user/info and user/stats answers this long (0: always call)
+    #[arg(long, env = "TOKENUSAGE_ACCOUNT_CACHE_SECONDS", hide_env_values = true,
+          value_name = "SECONDS", default_value = "30", value_parser = checked(seconds_or_zero))]
+    pub account_cache_seconds: Duration,
+    /// More lines after the first (where the balance came from)
+    #[arg(short, long, env = "TOKENUSAGE_VERBOSE", hide_env_values = true,
+          action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl CheckArgs {
+    /// What [`crate::ops::check::run`] checks.
+    pub fn options(&self) -> CheckOptions {
+        CheckOptions {
+            root: self.root.clone(),
+            warning: self.warning.clone(),
+            critical: self.critical.clone(),
+            max_age: self.max_age,
+            timeout: self.timeout,
+            account_ttl: self.account_cache_seconds,
+            verbose: self.verbose,
+        }
+    }
+}
+
+/// True when the words after the program name start `tokenusage check`, whose refused
+/// arguments exit 3 (UNKNOWN) as the Monitoring Plugins guidelines ask, not 2.
+pub fn is_check(words: &[String]) -> bool {
+    words.first().is_some_and(|first| first == "check")
+}
+
+/// `tokenusage metrics`.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct MetricsArgs {
+    /// An installation's ct folder (repeat for more)
+    #[arg(long, env = "TOKENUSAGE_ROOT", hide_env_values = true, required = true,
+          value_name = "DIR",
+          value_parser = checked(PathBufValueParser::new()))]
+    pub root: Vec<PathBuf>,
+    /// tokenusage_up is 0 when the balance is from a cache older than this
+    #[arg(long, env = "TOKENUSAGE_MAX_AGE", hide_env_values = true, value_name = "SECONDS",
+          default_value = "3600", value_parser = checked(seconds))]
+    pub max_age: Duration,
+    /// The longest each license API call may take
+    #[arg(long, env = "TOKENUSAGE_TIMEOUT", hide_env_values = true,
+          value_name = "SECONDS", default_value = "10", value_parser = checked(seconds))]
+    pub timeout: Duration,
+    /// Reuse the page's user/info and user/stats answers this long (0: always call)
+    #[arg(long, env = "TOKENUSAGE_ACCOUNT_CACHE_SECONDS", hide_env_values = true,
+          value_name = "SECONDS", default_value = "30", value_parser = checked(seconds_or_zero))]
+    pub account_cache_seconds: Duration,
+}
+
+impl MetricsArgs {
+    /// What [`crate::ops::metrics::run`] reads.
+    pub fn options(&self) -> MetricsOptions {
+        MetricsOptions {
+            roots: self.root.clone(),
+            max_age: self.max_age,
+            timeout: self.timeout,
+            account_ttl: self.account_cache_seconds,
+        }
+    }
+}
+
 /// Parses a start that is not a CGI request (see [`cgi_request`]): `args` with the program
 /// name first, and the `TOKENUSAGE_*` variables. The error is clap's, help and version
 /// included ([`clap::Error::exit_code`] says 0 for those, 2 for a refusal).
+/// Writes the man page, generated from the command-line definitions (clap_mangen).
+pub fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    clap_mangen::Man::new(Cli::command()).render(out)
+}
+
 pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
 where
     I: IntoIterator<Item = T>,
@@ -501,6 +676,11 @@ fn socket_mode(text: &str) -> Result<u32, String> {
         .ok()
         .filter(|mode| *mode <= 0o777)
         .ok_or_else(|| "not an octal mode like 0660 (at most 0777)".to_string())
+}
+
+/// `--allow-clients`: `any` or addresses separated by commas.
+fn allowed_clients(text: &str) -> Result<AllowedClients, String> {
+    text.parse()
 }
 
 fn workers(text: &str) -> Result<usize, String> {
@@ -733,6 +913,31 @@ mod tests {
             assert!(matches!(parsed(&["demo"]).command, Some(Command::Demo(_))));
             let cli = parsed(&["session-keys", "--session-id", "abc"]);
             assert!(matches!(cli.command, Some(Command::SessionKeys(_))));
+        });
+    }
+
+    #[test]
+    fn socket_owner_group_and_allowed_clients_come_from_arguments_or_the_environment() {
+        let vars = [("TOKENUSAGE_SOCKET_GROUP", "www-data")];
+        in_env(test_name!(), &vars, || {
+            let defaults = parsed(&[]).serve;
+            assert_eq!(defaults.socket_owner, None);
+            assert_eq!(defaults.socket_group.as_deref(), Some("www-data"));
+            assert_eq!(defaults.allow_clients, AllowedClients::default());
+            let serve = serve(parsed(&[
+                "fcgi",
+                "--socket-owner",
+                "33",
+                "--allow-clients",
+                "10.0.0.5,::1",
+            ]));
+            assert_eq!(serve.socket_owner.as_deref(), Some("33"));
+            assert!(serve.allow_clients.permits("10.0.0.5".parse().unwrap()));
+            assert!(!serve.allow_clients.permits("127.0.0.1".parse().unwrap()));
+            let any = parsed(&["--allow-clients", "any"]).serve.allow_clients;
+            assert_eq!(any, AllowedClients::Any);
+            let error = refused(&["--allow-clients", "10.0.0.0/8"]).to_string();
+            assert!(error.contains("not an IP address"), "{error}");
         });
     }
 
@@ -1063,7 +1268,8 @@ mod tests {
                     continue;
                 };
                 assert!(arg.get_help().is_some(), "--{long} has no help");
-                if ["help", "version", "session-id"].contains(&long) {
+                // One session, once; a check, not a setting of the server.
+                if ["help", "version", "session-id", "test-config"].contains(&long) {
                     continue;
                 }
                 let env = arg.get_env().map(|env| env.to_string_lossy().into_owned());

@@ -35,6 +35,8 @@ pub enum StartError {
     Demo(Box<dyn Error + Send + Sync>),
     /// `session-keys` could not read the session file.
     SessionKeys { path: PathBuf, source: Refusal },
+    /// What a command prints could not be written (stdout closed).
+    Output(io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -44,12 +46,13 @@ impl fmt::Display for StartError {
             StartError::Auth(error) => error.fmt(f),
             StartError::Listen { spec, .. } => write!(f, "cannot listen on {spec}"),
             StartError::NoSocket { bare: true } => f.write_str(
-                "no FastCGI socket on fd 0 and no CGI environment: run \
-                 `tokenusage fcgi --listen unix:/path.sock` (or HOST:PORT), or see \
-                 `tokenusage --help`",
+                "no FastCGI socket on fd 0 (nor from systemd's LISTEN_FDS) and no CGI \
+                 environment: run `tokenusage fcgi --listen unix:/path.sock` (or \
+                 HOST:PORT), or see `tokenusage --help`",
             ),
             StartError::NoSocket { bare: false } => f.write_str(
-                "no listening socket on fd 0; give --listen unix:/path.sock or HOST:PORT",
+                "no listening socket on fd 0 (nor from systemd's LISTEN_FDS); give --listen \
+                 unix:/path.sock or HOST:PORT",
             ),
             StartError::Templates(error) => error.fmt(f),
             StartError::Cgi(_) => f.write_str("cannot answer the CGI request"),
@@ -58,6 +61,7 @@ impl fmt::Display for StartError {
             StartError::SessionKeys { path, .. } => {
                 write!(f, "{}: cannot read the session", path.display())
             }
+            StartError::Output(_) => f.write_str("cannot write the output"),
         }
     }
 }
@@ -69,7 +73,9 @@ impl Error for StartError {
             StartError::Auth(error) => error.source(),
             StartError::Templates(error) => error.source(),
             StartError::Listen { source, .. } => Some(source),
-            StartError::Cgi(source) | StartError::FastCgi(source) => Some(source),
+            StartError::Cgi(source) | StartError::FastCgi(source) | StartError::Output(source) => {
+                Some(source)
+            }
             StartError::SessionKeys { source, .. } => Some(source),
             StartError::Usage(_) | StartError::NoSocket { .. } => None,
             StartError::Demo(e) => Some(e.as_ref()),

@@ -4,7 +4,8 @@
 //! The layers, arrows pointing one way: [`transport`] (sockets, stdio, the environment)
 //! hands each request to [`app::handle`], which decides who gets in ([`auth`]), gathers
 //! one installation's [`data`] and turns it into pages ([`view`]); [`php`] reads PHP's own
-//! formats. [`dev`] holds the development tools (the demo, the sample license API, the
+//! formats; [`ops`] holds the commands admins script (check-config, a monitoring plugin,
+//! metrics). [`dev`] holds the development tools (the demo, the sample license API, the
 //! fuzzing entry points): it uses the product, the product never uses it.
 
 pub mod app;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod data;
 pub mod dev;
 pub mod error;
+pub mod ops;
 pub mod php;
 pub mod transport;
 pub mod view;

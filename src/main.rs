@@ -18,9 +18,10 @@ use tokenusage::data::license_api::{ApiClient, client};
 use tokenusage::dev::demo;
 use tokenusage::dev::sample_api;
 use tokenusage::error::StartError;
+use tokenusage::ops;
 use tokenusage::php::session::session_keys_report;
 use tokenusage::transport::response::Response;
-use tokenusage::transport::{cgi, fastcgi, signals};
+use tokenusage::transport::{cgi, fastcgi, signals, systemd};
 
 fn main() -> ExitCode {
     // glibc gives each busy thread its own malloc arena and keeps what they free: with 16
@@ -50,7 +51,8 @@ fn exit_code(error: &StartError) -> ExitCode {
         | StartError::Cgi(_)
         | StartError::FastCgi(_)
         | StartError::Demo(_)
-        | StartError::SessionKeys { .. } => ExitCode::FAILURE,
+        | StartError::SessionKeys { .. }
+        | StartError::Output(_) => ExitCode::FAILURE,
     }
 }
 
@@ -92,8 +94,18 @@ fn start() -> Result<(), StartError> {
             }
         };
     }
-    let cli = cli::parse(argv).map_err(StartError::Usage)?;
+    let cli = match cli::parse(argv) {
+        Ok(cli) => cli,
+        // The Monitoring Plugins guidelines reserve 3 (UNKNOWN) for refused arguments.
+        Err(usage) if cli::is_check(&words) && usage.use_stderr() => {
+            print!("{}", ops::check::usage_line(&usage.to_string()));
+            let _ = usage.print();
+            exit_with(ops::check::Status::Unknown.code())
+        }
+        Err(usage) => return Err(StartError::Usage(usage)),
+    };
     match cli.command {
+        None if cli.test_config => check_config(&cli::check_config_options(&cli.serve, false)),
         None => serve_fastcgi(&cli.serve, true),
         Some(Command::Fcgi(serve)) => serve_fastcgi(&serve, false),
         // `cgi_request` took every start with `cgi` first but `cgi --help`, which clap
@@ -102,7 +114,26 @@ fn start() -> Result<(), StartError> {
         Some(Command::Demo(args)) => run_demo(&args),
         Some(Command::SampleApi(args)) => run_sample_api(&args),
         Some(Command::SessionKeys(args)) => session_keys(&args),
+        Some(Command::CheckConfig(args)) => check_config(&args.options()),
+        Some(Command::Check(args)) => {
+            exit_with(ops::check::run(&args.options(), &mut io::stdout().lock()))
+        }
+        Some(Command::Metrics(args)) => {
+            exit_with(ops::metrics::run(&args.options(), &mut io::stdout().lock()))
+        }
+        Some(Command::Man) => cli::man_page(&mut io::stdout().lock()).map_err(StartError::Output),
     }
+}
+
+/// `check-config` and `tokenusage -t`: exits 0 when every check passes, else 1.
+fn check_config(options: &ops::check_config::CheckConfigOptions) -> Result<(), StartError> {
+    exit_with(ops::check_config::run(options, &mut io::stdout().lock()))
+}
+
+/// Ends the process with a command's own status (the checks' 0 to 3); stdout is flushed
+/// by `std::process::exit`'s runtime cleanup, and the commands flush their writer.
+fn exit_with(code: u8) -> ! {
+    std::process::exit(i32::from(code))
 }
 
 fn site(serve: &ServeArgs, one_request: bool) -> Result<Site, StartError> {
@@ -185,16 +216,38 @@ fn answer_unset_cgi(error: &StartError) -> io::Result<()> {
     cgi::serve_one(|_| Response::text(500, format!("tokenusage is not set up: {error}\n")))
 }
 
-/// The socket to serve: `--listen`, else one passed as fd 0 (taken once: taking it
-/// owns the descriptor). `bare`: started without a subcommand.
+/// The socket to serve: `--listen`, else the one systemd passed as fd 3 (LISTEN_FDS),
+/// else one passed as fd 0 (taken once: taking it owns the descriptor). `bare`: started
+/// without a subcommand. Called before any thread starts (it unsets LISTEN_*).
 fn listener(serve: &ServeArgs, bare: bool) -> Result<fastcgi::Listener, StartError> {
+    // SAFETY: no other thread runs yet: the workers start in `fastcgi::serve`.
+    let passed = unsafe { systemd::take_passed_sockets() };
     if let Some(spec) = &serve.listen {
-        return fastcgi::bind(spec, serve.socket_mode).map_err(|source| StartError::Listen {
+        let listen_error = |source| StartError::Listen {
             spec: spec.clone(),
+            source,
+        };
+        let file = socket_file(serve).map_err(listen_error)?;
+        return fastcgi::bind_socket_file(spec, &file).map_err(listen_error);
+    }
+    if passed > 0 {
+        return systemd::listener().map_err(|source| StartError::Listen {
+            spec: "the socket systemd passed (LISTEN_FDS)".into(),
             source,
         });
     }
     fastcgi::listener_from_fd0().ok_or(StartError::NoSocket { bare })
+}
+
+/// The owner, group and mode of a unix socket `--listen` creates.
+fn socket_file(serve: &ServeArgs) -> io::Result<fastcgi::SocketFile> {
+    let owner = serve.socket_owner.as_deref().map(fastcgi::user_id);
+    let group = serve.socket_group.as_deref().map(fastcgi::group_id);
+    Ok(fastcgi::SocketFile {
+        mode: serve.socket_mode,
+        owner: owner.transpose()?,
+        group: group.transpose()?,
+    })
 }
 
 fn serve_fastcgi(serve: &ServeArgs, bare: bool) -> Result<(), StartError> {
@@ -205,6 +258,7 @@ fn serve_fastcgi(serve: &ServeArgs, bare: bool) -> Result<(), StartError> {
     let options = fastcgi::ServerOptions {
         workers: serve.workers,
         max_connections: serve.max_connections,
+        allowed_clients: serve.allow_clients.clone(),
         head_timeout: serve.request_timeout,
         idle_timeout: serve.idle_timeout,
         write_timeout: serve.write_timeout,

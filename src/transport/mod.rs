@@ -1,7 +1,7 @@
 //! How requests arrive and answers leave in production: FastCGI on a socket (bound, on
 //! fd 0), plain CGI on the environment and stdin/stdout, and the request and response
-//! values every transport hands to the app and back. Signals for a clean stop. (The license
-//! API client in `data` and the delegate check in `auth` make outgoing HTTP calls of their
+//! values every transport hands to the app and back. Signals for a clean stop; systemd's
+//! socket activation and readiness notification. (The license API client in `data` and the delegate check in `auth` make outgoing HTTP calls of their
 //! own; the development server is in `dev`.)
 
 pub mod cgi;
@@ -9,6 +9,7 @@ pub mod fastcgi;
 pub mod request;
 pub mod response;
 pub mod signals;
+pub mod systemd;
 
 use std::panic::{self, AssertUnwindSafe};
 

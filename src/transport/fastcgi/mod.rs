@@ -20,7 +20,7 @@ mod worker;
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -31,8 +31,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::transport::fastcgi::codec::{Decoder, Limits};
+pub use crate::transport::fastcgi::policy::AllowedClients;
 use crate::transport::request::Request;
 use crate::transport::response::Response;
+use crate::transport::systemd;
 
 /// How often the poll loop looks at the shutdown flag, at least.
 const TICK: Duration = Duration::from_millis(200);
@@ -63,6 +65,38 @@ pub enum Listener {
 /// Binds `unix:/path.sock` (a stale socket file there is removed first, the new one gets
 /// `socket_mode`, e.g. 0o660) or `HOST:PORT`.
 pub fn bind(spec: &str, socket_mode: u32) -> io::Result<Listener> {
+    bind_socket_file(
+        spec,
+        &SocketFile {
+            mode: socket_mode,
+            ..SocketFile::default()
+        },
+    )
+}
+
+/// Who may use the unix socket file [`bind_socket_file`] creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketFile {
+    /// Permissions, e.g. 0o660.
+    pub mode: u32,
+    /// The file's owner (a uid); `None` keeps ours.
+    pub owner: Option<u32>,
+    /// The file's group (a gid); `None` keeps ours.
+    pub group: Option<u32>,
+}
+
+impl Default for SocketFile {
+    fn default() -> Self {
+        SocketFile {
+            mode: 0o660,
+            owner: None,
+            group: None,
+        }
+    }
+}
+
+/// Binds like [`bind`]; a unix socket file gets `file`'s owner and group, then its mode.
+pub fn bind_socket_file(spec: &str, file: &SocketFile) -> io::Result<Listener> {
     let Some(path) = spec.strip_prefix("unix:") else {
         return TcpListener::bind(spec).map(Listener::Tcp);
     };
@@ -73,8 +107,77 @@ pub fn bind(spec: &str, socket_mode: u32) -> io::Result<Listener> {
         created: Some(path.to_path_buf()),
     };
     // On error the listener is dropped, which removes the file again.
-    fs::set_permissions(path, fs::Permissions::from_mode(socket_mode))?;
+    if file.owner.is_some() || file.group.is_some() {
+        std::os::unix::fs::chown(path, file.owner, file.group).map_err(|err| {
+            io::Error::new(
+                err.kind(),
+                format!("cannot give {} its owner or group: {err}", path.display()),
+            )
+        })?;
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(file.mode))?;
     Ok(listener)
+}
+
+/// The uid of `user`, a user name or a number (`www-data`, `33`).
+pub fn user_id(user: &str) -> io::Result<u32> {
+    account_id(user, "user", |name| {
+        let mut buf = vec![0 as libc::c_char; 16 << 10];
+        // SAFETY: all-zero bytes are a valid passwd.
+        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut found = std::ptr::null_mut();
+        // SAFETY: the pointers are to locals, `buf` of the length passed.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        (rc == 0 && !found.is_null()).then_some(entry.pw_uid)
+    })
+}
+
+/// The gid of `group`, a group name or a number (`www-data`, `33`).
+pub fn group_id(group: &str) -> io::Result<u32> {
+    account_id(group, "group", |name| {
+        let mut buf = vec![0 as libc::c_char; 64 << 10];
+        // SAFETY: all-zero bytes are a valid group.
+        let mut entry: libc::group = unsafe { std::mem::zeroed() };
+        let mut found = std::ptr::null_mut();
+        // SAFETY: the pointers are to locals, `buf` of the length passed.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                name.as_ptr(),
+                &mut entry,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        (rc == 0 && !found.is_null()).then_some(entry.gr_gid)
+    })
+}
+
+/// `text` as a number, else the id `lookup` finds for it as a name; `kind` names it in
+/// the error.
+fn account_id(
+    text: &str,
+    kind: &str,
+    lookup: impl FnOnce(&std::ffi::CStr) -> Option<u32>,
+) -> io::Result<u32> {
+    let text = text.trim();
+    if let Ok(id) = text.parse::<u32>() {
+        return Ok(id);
+    }
+    let unknown = || io::Error::new(io::ErrorKind::NotFound, format!("no {kind} named {text:?}"));
+    let name = std::ffi::CString::new(text).map_err(|_| unknown())?;
+    if text.is_empty() {
+        return Err(unknown());
+    }
+    lookup(&name).ok_or_else(unknown)
 }
 
 /// Removes a socket file nobody listens on; refuses to touch anything else.
@@ -100,12 +203,30 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
 /// Takes ownership of fd 0, so only the first call can return a listener.
 pub fn listener_from_fd0() -> Option<Listener> {
     static TAKEN: AtomicBool = AtomicBool::new(false);
-    if !is_listening_socket(0) || TAKEN.swap(true, Ordering::SeqCst) {
+    // SAFETY: stdin is never read in FastCGI mode.
+    unsafe { take_inherited(0, &TAKEN) }
+}
+
+/// The listening socket systemd passes as fd 3 (`LISTEN_FDS`, see
+/// [`crate::transport::systemd`]); `None` when fd 3 is anything else.
+///
+/// Takes ownership of fd 3, so only the first call can return a listener.
+pub(crate) fn listener_from_fd3() -> Option<Listener> {
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    // SAFETY: called once LISTEN_FDS said systemd passed fd 3, which nothing else uses.
+    unsafe { take_inherited(3, &TAKEN) }
+}
+
+/// Wraps the inherited socket `fd` when it is listening and `taken` was false.
+///
+/// # Safety
+/// Nothing but the listener returned may use `fd` (`taken` guards against a second one).
+unsafe fn take_inherited(fd: RawFd, taken: &AtomicBool) -> Option<Listener> {
+    if !is_listening_socket(fd) || taken.swap(true, Ordering::SeqCst) {
         return None;
     }
-    // SAFETY: fd 0 is a listening socket, and TAKEN makes this its only owner (stdin is
-    // never read in FastCGI mode).
-    unsafe { listener_from_fd(0) }
+    // SAFETY: `fd` is a listening socket, and `taken` makes this its only owner.
+    unsafe { listener_from_fd(fd) }
 }
 
 fn is_listening_socket(fd: RawFd) -> bool {
@@ -151,10 +272,15 @@ unsafe fn listener_from_fd(fd: RawFd) -> Option<Listener> {
 }
 
 impl Listener {
-    fn accept(&self) -> io::Result<Stream> {
+    /// A connection and, over TCP, the peer's address.
+    fn accept(&self) -> io::Result<(Stream, Option<IpAddr>)> {
         match self {
-            Listener::Unix { listener, .. } => listener.accept().map(|(s, _)| Stream::Unix(s)),
-            Listener::Tcp(listener) => listener.accept().map(|(s, _)| Stream::Tcp(s)),
+            Listener::Unix { listener, .. } => {
+                listener.accept().map(|(s, _)| (Stream::Unix(s), None))
+            }
+            Listener::Tcp(listener) => listener
+                .accept()
+                .map(|(s, peer)| (Stream::Tcp(s), Some(peer.ip()))),
         }
     }
 
@@ -219,6 +345,9 @@ pub struct ServerOptions {
     pub max_buffered_bytes: usize,
     /// Per-request size limits (default 1 MiB params, 1000 params, 1 MiB body).
     pub limits: Limits,
+    /// The peers a TCP listener accepts (default loopback only); others are closed at
+    /// once, with a log line. Unix sockets are guarded by their file's permissions.
+    pub allowed_clients: AllowedClients,
 }
 
 impl Default for ServerOptions {
@@ -234,6 +363,7 @@ impl Default for ServerOptions {
             write_timeout: Duration::from_secs(30),
             max_buffered_bytes: 64 << 20,
             limits: Limits::default(),
+            allowed_clients: AllowedClients::default(),
         }
     }
 }
@@ -286,6 +416,9 @@ pub fn serve(
             queued_bytes: Arc::clone(&queued_bytes),
         },
     )?;
+    // Why: with `Type=notify`, systemd starts the units ordered after this one (and
+    // counts a restart as done) only now that requests can be answered.
+    systemd::notify_ready();
     poller::run(
         &mut listener,
         poller::Setup {
@@ -451,6 +584,20 @@ mod tests {
             Some(Listener::Unix { created: None, .. })
         ));
         fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_socket_owner_or_group_is_a_number_or_a_name_looked_up() {
+        let lookup = |name: &std::ffi::CStr| (name == c"www-data").then_some(33);
+        assert_eq!(account_id(" 65534 ", "group", lookup).unwrap(), 65534);
+        assert_eq!(account_id("www-data", "group", lookup).unwrap(), 33);
+        for unknown in ["nobody-here", "", "a\0b", "-1"] {
+            let error = account_id(unknown, "user", lookup).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::NotFound, "{unknown:?}");
+            assert!(error.to_string().starts_with("no user named"), "{error}");
+        }
+        assert_eq!(user_id("root").unwrap(), 0);
+        assert_eq!(group_id("root").unwrap(), 0);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! When the poll loop closes a connection: the deadline of the phase it is in, which one
-//! makes room when a new connection arrives at the cap, and how large the cap may be.
+//! makes room when a new connection arrives at the cap, how large the cap may be, and
+//! which TCP peers are refused at accept.
 //!
 //! Pure: times and the open-file limit are passed in.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 /// Where a connection waiting in the poll loop stands.
@@ -87,6 +90,56 @@ pub(super) fn connection_cap(configured: usize, workers: usize, open_files: Opti
     usize::try_from(room).map_or(configured, |room| configured.min(room))
 }
 
+/// The peers a TCP listener accepts, like php-fpm's `listen.allowed_clients`: any, or
+/// only the addresses listed (an IPv4 peer reaching an IPv6 socket as `::ffff:a.b.c.d`
+/// counts as `a.b.c.d`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowedClients {
+    Any,
+    Only(Vec<IpAddr>),
+}
+
+impl Default for AllowedClients {
+    /// Loopback only: 127.0.0.1 and ::1.
+    fn default() -> Self {
+        AllowedClients::Only(vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ])
+    }
+}
+
+impl AllowedClients {
+    /// Whether a connection from `peer` is served.
+    pub fn permits(&self, peer: IpAddr) -> bool {
+        match self {
+            AllowedClients::Any => true,
+            AllowedClients::Only(allowed) => allowed.contains(&peer.to_canonical()),
+        }
+    }
+}
+
+impl FromStr for AllowedClients {
+    type Err = String;
+
+    /// `any`, or addresses separated by commas (spaces around them ignored):
+    /// `127.0.0.1,::1,10.0.0.5`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.trim().eq_ignore_ascii_case("any") {
+            return Ok(AllowedClients::Any);
+        }
+        text.split(',')
+            .map(|part| {
+                let part = part.trim();
+                part.parse::<IpAddr>()
+                    .map(|ip| ip.to_canonical())
+                    .map_err(|_| format!("{part:?} is not an IP address (or give `any`)"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(AllowedClients::Only)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +209,36 @@ mod tests {
         assert_eq!(connection_cap(1024, 16, Some(14)), 16);
         assert_eq!(connection_cap(5, 16, Some(1024)), 5);
         assert_eq!(connection_cap(0, 16, Some(u64::MAX)), 1);
+    }
+
+    #[test]
+    fn by_default_only_loopback_clients_are_allowed() {
+        let allowed = AllowedClients::default();
+        assert!(allowed.permits("127.0.0.1".parse().unwrap()));
+        assert!(allowed.permits("::1".parse().unwrap()));
+        assert!(allowed.permits("::ffff:127.0.0.1".parse().unwrap()));
+        assert!(!allowed.permits("127.0.0.2".parse().unwrap()));
+        assert!(!allowed.permits("10.0.0.5".parse().unwrap()));
+    }
+
+    #[test]
+    fn allowed_clients_are_any_or_a_list_of_addresses() {
+        assert_eq!("any".parse(), Ok(AllowedClients::Any));
+        assert_eq!(" ANY ".parse(), Ok(AllowedClients::Any));
+        let allowed: AllowedClients = "10.0.0.5, ::ffff:192.168.1.2,fe80::1".parse().unwrap();
+        assert!(allowed.permits("10.0.0.5".parse().unwrap()));
+        assert!(allowed.permits("192.168.1.2".parse().unwrap()));
+        assert!(allowed.permits("::ffff:10.0.0.5".parse().unwrap()));
+        assert!(allowed.permits("fe80::1".parse().unwrap()));
+        assert!(!allowed.permits("127.0.0.1".parse().unwrap()));
+        assert!(AllowedClients::Any.permits("203.0.113.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn allowed_clients_refuse_what_is_not_an_address() {
+        for text in ["", "10.0.0.0/8", "localhost", "10.0.0.5,", "any,10.0.0.5"] {
+            let error = text.parse::<AllowedClients>().unwrap_err();
+            assert!(error.contains("not an IP address"), "{text}: {error}");
+        }
     }
 }

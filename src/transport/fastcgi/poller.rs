@@ -21,7 +21,7 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::policy::{self, Phase, Timeouts};
+use super::policy::{self, AllowedClients, Phase, Timeouts};
 use super::protocol::{Complete, Flow, Session, Values};
 use super::worker::{Job, Ticket};
 use super::{
@@ -29,6 +29,7 @@ use super::{
     is_disconnect, is_transient,
 };
 use crate::transport::fastcgi::codec::{CodecError, Decoder, Limits};
+use crate::transport::systemd;
 
 /// How long a connection accepted just before shutdown may take to send its request.
 const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(2);
@@ -69,6 +70,7 @@ pub(super) fn run(listener: &mut Listener, setup: Setup) {
         },
         cap: options.max_connections,
         budget: options.max_buffered_bytes,
+        allowed_clients: options.allowed_clients.clone(),
     };
     let mut poller = Poller {
         listener,
@@ -95,6 +97,7 @@ struct Rules {
     timeouts: Timeouts,
     cap: usize,
     budget: usize,
+    allowed_clients: AllowedClients,
 }
 
 struct Poller<'a> {
@@ -139,6 +142,7 @@ impl Poller<'_> {
     /// Stops new arrivals, then takes the connections waiting in the backlog: dropping
     /// them would make the web server answer 502.
     fn begin_drain(&mut self, now: Instant) {
+        systemd::notify_stopping();
         self.listener.unlink();
         self.drain = Some(now + DRAIN_DEADLINE);
         self.accept_all(now, self.rules.cap);
@@ -263,7 +267,14 @@ impl Poller<'_> {
                 return;
             }
             match self.listener.accept() {
-                Ok(stream) => {
+                Ok((_, Some(peer))) if !self.rules.allowed_clients.permits(peer) => {
+                    // Like php-fpm's listen.allowed_clients: one line per refusal.
+                    eprintln!(
+                        "tokenusage: fastcgi: connection from {peer} closed: not in \
+                         --allow-clients"
+                    );
+                }
+                Ok((stream, _)) => {
                     if full && self.make_room(Reason::Cap) {
                         open -= 1;
                     }
