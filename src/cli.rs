@@ -140,6 +140,10 @@ pub struct ServeArgs {
           value_name = "ADDR[,ADDR...]", default_value = "127.0.0.1,::1",
           value_parser = checked(allowed_clients))]
     pub allow_clients: AllowedClients,
+    /// A line per request (no cookies, no tokens) appended to this file; `-` for stderr
+    #[arg(long, env = "TOKENUSAGE_ACCESS_LOG", hide_env_values = true, value_name = "PATH",
+          value_parser = checked(PathBufValueParser::new()))]
+    pub access_log: Option<PathBuf>,
     /// Worker threads: requests handled at once (1 to 1024)
     #[arg(long, env = "TOKENUSAGE_WORKERS", hide_env_values = true, value_name = "N",
           default_value = "16", value_parser = checked(workers))]

@@ -37,6 +37,8 @@ pub enum StartError {
     SessionKeys { path: PathBuf, source: Refusal },
     /// What a command prints could not be written (stdout closed).
     Output(io::Error),
+    /// `--access-log` could not be opened.
+    AccessLog { path: PathBuf, source: io::Error },
 }
 
 impl fmt::Display for StartError {
@@ -62,6 +64,9 @@ impl fmt::Display for StartError {
                 write!(f, "{}: cannot read the session", path.display())
             }
             StartError::Output(_) => f.write_str("cannot write the output"),
+            StartError::AccessLog { path, .. } => {
+                write!(f, "--access-log {}: cannot open it", path.display())
+            }
         }
     }
 }
@@ -77,6 +82,7 @@ impl Error for StartError {
                 Some(source)
             }
             StartError::SessionKeys { source, .. } => Some(source),
+            StartError::AccessLog { source, .. } => Some(source),
             StartError::Usage(_) | StartError::NoSocket { .. } => None,
             StartError::Demo(e) => Some(e.as_ref()),
         }

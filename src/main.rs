@@ -20,6 +20,8 @@ use tokenusage::dev::sample_api;
 use tokenusage::error::StartError;
 use tokenusage::ops;
 use tokenusage::php::session::session_keys_report;
+use tokenusage::transport::access_log::AccessLog;
+use tokenusage::transport::request::Request;
 use tokenusage::transport::response::Response;
 use tokenusage::transport::{cgi, fastcgi, signals, systemd};
 
@@ -52,7 +54,8 @@ fn exit_code(error: &StartError) -> ExitCode {
         | StartError::FastCgi(_)
         | StartError::Demo(_)
         | StartError::SessionKeys { .. }
-        | StartError::Output(_) => ExitCode::FAILURE,
+        | StartError::Output(_)
+        | StartError::AccessLog { .. } => ExitCode::FAILURE,
     }
 }
 
@@ -264,6 +267,33 @@ fn serve_fastcgi(serve: &ServeArgs, bare: bool) -> Result<(), StartError> {
         write_timeout: serve.write_timeout,
         ..fastcgi::ServerOptions::default()
     };
-    let handler: fastcgi::Handler = Arc::new(move |request| handle(request, &site));
+    let access_log = access_log(serve)?;
+    let handler: fastcgi::Handler = Arc::new(move |request| logged(&access_log, request, &site));
     fastcgi::serve(listener, &options, handler, shutdown).map_err(StartError::FastCgi)
+}
+
+/// The `--access-log`, opened once.
+fn access_log(serve: &ServeArgs) -> Result<Option<AccessLog>, StartError> {
+    serve
+        .access_log
+        .as_deref()
+        .map(|path| {
+            AccessLog::open(path).map_err(|source| StartError::AccessLog {
+                path: path.to_path_buf(),
+                source,
+            })
+        })
+        .transpose()
+}
+
+/// Answers a request, with its line in the access log when there is one.
+fn logged(log: &Option<AccessLog>, request: &Request, site: &Site) -> Response {
+    let Some(log) = log else {
+        return handle(request, site);
+    };
+    let started = std::time::Instant::now();
+    let response = handle(request, site);
+    let now = chrono::Utc::now().timestamp();
+    log.record(now, request, &response, started.elapsed());
+    response
 }

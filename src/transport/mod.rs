@@ -4,6 +4,7 @@
 //! socket activation and readiness notification. (The license API client in `data` and the delegate check in `auth` make outgoing HTTP calls of their
 //! own; the development server is in `dev`.)
 
+pub mod access_log;
 pub mod cgi;
 pub mod fastcgi;
 pub mod request;

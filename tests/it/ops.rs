@@ -536,6 +536,47 @@ fn metrics_write_one_series_per_installation_in_the_exposition_format() {
         .unwrap();
     assert_eq!(build.1["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(build.2, 1.0);
+
+    // Prometheus's own parser (the Python client's) reads the same samples.
+    let official = parsed_by_prometheus_client(&out);
+    let balance = official
+        .iter()
+        .find(|s| s["name"] == "tokenusage_balance_dollars" && s["labels"]["root"] == up_root)
+        .unwrap_or_else(|| panic!("{official:?}"));
+    assert_eq!(balance["value"], 48.7323);
+    assert_eq!(balance["labels"]["domain"], "demo.example.com");
+    assert_eq!(official.len(), samples.len(), "{official:?}");
+}
+
+/// The samples of an exposition as prometheus_client's parser reads them (installed by
+/// .ci/install), as JSON: name, labels, value.
+fn parsed_by_prometheus_client(exposition: &str) -> Vec<serde_json::Value> {
+    use std::io::Write;
+    let script = "import json, sys\n\
+        from prometheus_client.parser import text_string_to_metric_families as parse\n\
+        print(json.dumps([{'name': s.name, 'labels': s.labels, 'value': s.value}\n\
+            for f in parse(sys.stdin.read()) for s in f.samples]))";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "prometheus_client could not parse it (pip install prometheus-client; \
+         .ci/install does): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 #[test]

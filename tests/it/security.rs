@@ -404,3 +404,41 @@ fn files_of_ours_are_private_and_hold_nothing_that_tests_a_guess_of_the_key() {
     assert_eq!(owner(&install).len(), 64);
     assert_ne!(owner(&install), owner(&twin));
 }
+
+#[test]
+fn the_access_log_has_a_line_per_request_and_no_cookie_session_or_token() {
+    let api = sample_api(20);
+    let install = Install::new("access-log", &api.url());
+    let logs = TempDir::new("access-log");
+    let path = logs.0.join("access.log");
+    let server = Server::start(&["--access-log", path.to_str().unwrap()]);
+    let page = server.get_with_cookie(&install, "page=1", "PHPSESSID=secretsession42");
+    let cookie = csrf_cookie(&page).unwrap();
+    let token = csrf_token(&page).unwrap();
+    let nonce = cookie.split_once('=').unwrap().1.to_string();
+    let refreshed = server.post_with_cookie(
+        &install,
+        "action=refresh_data",
+        &format!("{cookie}; PHPSESSID=secretsession42"),
+        &format!("token={token}"),
+    );
+    assert_eq!(refreshed.status, 200);
+    // An old link with a token in its query string.
+    server.get(&install, &format!("action=update_pricing&token={token}"));
+    drop(server);
+    let log = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    assert!(
+        lines[0].contains(" GET /ct/admin/tokenusage.php?page=1 200 "),
+        "{log}"
+    );
+    assert!(
+        lines[1].contains(" POST /ct/admin/tokenusage.php?action=refresh_data 200 "),
+        "{log}"
+    );
+    assert!(lines[2].contains("?action=update_pricing 200 "), "{log}");
+    for secret in ["secretsession42", token.as_str(), nonce.as_str()] {
+        assert!(!log.contains(secret), "{secret} in the access log:\n{log}");
+    }
+}
