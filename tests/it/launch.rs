@@ -30,6 +30,17 @@ fn with_no_arguments_it_serves_fastcgi_on_a_listening_socket_passed_as_fd_0() {
     let page = fastcgi_request(&mut stream, &page_params(&install, ""));
     assert_eq!(page.status, 200);
     assert!(page.text().contains("of 10 transactions"));
+    let mut stream = UnixStream::connect(&socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let csv = fastcgi_request(&mut stream, &page_params(&install, "action=download"));
+    assert_eq!(csv.status, 200);
+    assert_eq!(
+        csv.text().lines().count(),
+        11,
+        "a header and every transaction"
+    );
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
