@@ -128,28 +128,29 @@ impl Visit<'_> {
 /// One banner per distinct failure: what failed, in the seed's words, and the age of the
 /// oldest data shown in its place.
 pub(super) fn stale_banners(stale: &[Stale], now: i64, strings: &Strings) -> Vec<Notice> {
-    let mut banners: Vec<(String, i64)> = Vec::new();
+    // Per message: the oldest data shown, and when a part resting after a failed call
+    // asks the license server again.
+    let mut banners: Vec<(String, i64, Option<i64>)> = Vec::new();
     for part in stale {
         let message = part.error.to_string();
-        match banners.iter_mut().find(|(m, _)| *m == message) {
-            Some((_, oldest)) => *oldest = (*oldest).min(part.fetched_at),
-            None => banners.push((message, part.fetched_at)),
-        }
-    }
-    // Parts resting after a failed call say when the license server is asked again.
-    let retry = stale
-        .iter()
-        .filter_map(|part| match part.error {
+        let retry = match part.error {
             ApiError::Resting { until, .. } => Some(until),
             _ => None,
-        })
-        .max();
+        };
+        match banners.iter_mut().find(|(m, ..)| *m == message) {
+            Some((_, oldest, latest_retry)) => {
+                *oldest = (*oldest).min(part.fetched_at);
+                *latest_retry = (*latest_retry).max(retry);
+            }
+            None => banners.push((message, part.fetched_at, retry)),
+        }
+    }
     banners
         .into_iter()
-        .map(|(message, fetched_at)| {
+        .map(|(message, fetched_at, retry)| {
             let age = dashboard::format_age(now - fetched_at);
             let mut shown = strings.get("token_usage_stale").replace("{age}", &age);
-            if let Some(until) = retry.filter(|_| message == retry_message()) {
+            if let Some(until) = retry {
                 let wait = dashboard::format_age(until - now);
                 shown.push(' ');
                 shown.push_str(&strings.get("token_usage_retry_in").replace("{age}", &wait));
@@ -157,13 +158,4 @@ pub(super) fn stale_banners(stale: &[Stale], now: i64, strings: &Strings) -> Vec
             Notice::warning(format!("{message}. {shown}"))
         })
         .collect()
-}
-
-/// The message of a resting part (the seed's "Failed to connect to License API").
-pub(super) fn retry_message() -> String {
-    ApiError::Resting {
-        until: 0,
-        cause: "".into(),
-    }
-    .to_string()
 }

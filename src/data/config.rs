@@ -213,16 +213,15 @@ pub struct ConfigStore {
 }
 
 impl ConfigStore {
-    /// The installation's config; a failure is logged once per file version.
+    /// The installation's config (a file's version is read once); a failure is the
+    /// caller's to report, with the request or command it stopped.
     pub fn load(&self, install: &Installation) -> Loaded {
         let candidates = install.config_candidates();
         let Some((file, stamp)) = candidates.iter().find_map(|path| {
             let meta = fs::metadata(path).ok()?;
             meta.is_file().then(|| (path.clone(), FileStamp::of(&meta)))
         }) else {
-            let error = ConfigError::NotFound(candidates.to_vec());
-            eprintln!("tokenusage: {error}");
-            return Err(error);
+            return Err(ConfigError::NotFound(candidates.to_vec()));
         };
         let mut loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((known_file, known_stamp, config)) = loaded.get(&install.root) {
@@ -231,9 +230,6 @@ impl ConfigStore {
             }
         }
         let config = read_config(&file, &install.dat()).map(Arc::new);
-        if let Err(error) = &config {
-            eprintln!("tokenusage: {error}");
-        }
         loaded.insert(install.root.clone(), (file, stamp, config.clone()));
         config
     }

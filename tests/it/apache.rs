@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 use tokenusage::dev::sample_api::SampleApi;
+use tokenusage::transport::fastcgi::{group_id, user_id};
 
 const APACHE: &str = "/usr/sbin/apache2";
 const MODULES: &str = "/usr/lib/apache2/modules";
@@ -339,8 +340,9 @@ fn apache_runs_the_page_as_cgi_with_the_shipped_snippet_for_a_logged_in_admin() 
     // PHP wrote the file as root here; the CGI runs as www-data when Apache runs as root.
     if unsafe { libc::geteuid() } == 0 {
         let file = sessions.join("sess_cgiadmin1");
-        let www = nix_id("www-data");
-        std::os::unix::fs::chown(&file, Some(www), Some(www)).unwrap();
+        let owner = user_id("www-data").unwrap();
+        let group = group_id("www-data").unwrap();
+        std::os::unix::fs::chown(&file, Some(owner), Some(group)).unwrap();
     }
     let page = apache.get_with_cookie("", "PHPSESSID=cgiadmin1").unwrap();
     assert_eq!(page.status, 200, "{}", apache.error_log());
@@ -353,16 +355,4 @@ fn apache_runs_the_page_as_cgi_with_the_shipped_snippet_for_a_logged_in_admin() 
         .get_with_cookie("action=download", "PHPSESSID=cgiadmin1")
         .unwrap();
     assert_eq!(csv.text().lines().count(), 1_001);
-}
-
-/// A user's numeric id, from /etc/passwd.
-fn nix_id(name: &str) -> u32 {
-    let passwd = fs::read_to_string("/etc/passwd").unwrap();
-    passwd
-        .lines()
-        .find_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            (fields.first() == Some(&name)).then(|| fields[2].parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no user {name}"))
 }

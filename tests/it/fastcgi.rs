@@ -17,11 +17,11 @@ use tokenusage::transport::fastcgi::{Listener, ServerOptions, bind, serve};
 use tokenusage::transport::request::Request;
 use tokenusage::transport::response::Response;
 
-use crate::support::connect;
 use crate::support::fcgi::{
     ABORT_REQUEST, BEGIN_REQUEST, END_REQUEST, GET_VALUES, GET_VALUES_RESULT, PARAMS, STDIN,
     UNKNOWN_TYPE, begin, exchange, pairs, read_record, read_reply, record, request, stream,
 };
+use crate::support::{closed_within, connect};
 
 /// Every socket read and write in these tests gives up after this long.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -583,19 +583,6 @@ fn random_records_never_stop_the_server() {
 }
 
 // ---- Slow, idle and greedy peers (short deadlines through ServerOptions) ----
-
-/// True when the server closed `stream` within `limit` (EOF or an error; not a timeout).
-fn closed_within(stream: &mut UnixStream, limit: Duration) -> bool {
-    stream.set_read_timeout(Some(limit)).unwrap();
-    match stream.read(&mut [0u8; 64]) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(err) => !matches!(
-            err.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ),
-    }
-}
 
 fn quick(options: ServerOptions) -> TestServer {
     TestServer::unix(options, 0o600)

@@ -217,14 +217,7 @@ fn a_session_file_owned_by_another_user_is_refused_as_foreign() {
 }
 
 pub(crate) fn nobody_uid() -> u32 {
-    // SAFETY: a NUL-terminated name; the record is read at once, before any other
-    // getpw* call could reuse it.
-    let entry = unsafe { libc::getpwnam(c"nobody".as_ptr()) };
-    if entry.is_null() {
-        65534
-    } else {
-        unsafe { (*entry).pw_uid }
-    }
+    tokenusage::transport::fastcgi::user_id("nobody").unwrap_or(65534)
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! bounded; a helper stuck in `connect` on a server that stopped accepting ends when the
 //! server does.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -169,19 +169,6 @@ fn keep_alive_page(stream: &mut UnixStream, install: &Install, id: u16) -> io::R
         .collect();
     let reply = fcgi::exchange(stream, &fcgi::request(id, true, &pairs, b""))?;
     Ok(CgiResponse::parse(&reply.stdout).status)
-}
-
-/// True when the server closed `stream` within `limit` (EOF or an error; not a timeout).
-fn closed_within(stream: &mut UnixStream, limit: Duration) -> bool {
-    stream.set_read_timeout(Some(limit)).unwrap();
-    match stream.read(&mut [0u8; 64]) {
-        Ok(0) => true,
-        Ok(_) => false,
-        Err(err) => !matches!(
-            err.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ),
-    }
 }
 
 #[test]

@@ -804,3 +804,16 @@ pub fn try_http_get(
         body,
     })
 }
+
+/// True when the server closed `stream` within `limit` (EOF or an error; not a timeout).
+pub fn closed_within(stream: &mut UnixStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    match stream.read(&mut [0u8; 64]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(err) => !matches!(
+            err.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+    }
+}
