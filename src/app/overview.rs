@@ -60,6 +60,7 @@ impl Visit<'_> {
             stats,
             pricing: pricing.map_err(|e| e.to_string()),
             history: history_list,
+            insights: None,
         };
         let rows_key = RowsKey {
             page: crate::data::history::paginate(

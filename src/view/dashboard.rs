@@ -7,6 +7,9 @@ use chrono::{NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use crate::view::charts::{InsightsView, insights_view};
+use crate::view::insights::Insights;
+
 use crate::data::cache::local_time;
 use crate::data::fetch::Sourced;
 use crate::data::history::{PER_PAGE, TransactionList, paginate};
@@ -42,6 +45,7 @@ pub struct PageData<'a> {
     pub stats: Sourced<UserStats>,
     pub pricing: Part<Pricing>,
     pub history: Result<Sourced<&'a TransactionList>, String>,
+    pub insights: Option<&'a Insights>,
 }
 
 /// Settings of the view that do not come from the license server.
@@ -119,6 +123,8 @@ pub struct DashboardView {
     pub history: Option<HistoryView>,
     /// Why the history is missing.
     pub history_error: Option<String>,
+    /// Runway, charts and breakdown from the kept history (None when it cannot be read).
+    pub insights: Option<InsightsView>,
     pub footer: FooterView,
     pub auto_refresh_ms: u64,
     pub buy_credits_url: &'static str,
@@ -253,6 +259,7 @@ pub fn build_dashboard(data: &PageData<'_>, settings: &ViewSettings<'_>) -> Dash
             .ok()
             .map(|h| history_view(h, settings)),
         history_error: data.history.as_ref().err().cloned(),
+        insights: data.insights.map(insights_view),
         footer: FooterView {
             api_url: settings.api_url.to_string(),
             updated: format_unix(settings.now, tz, "%Y-%m-%d %H:%M:%S"),
@@ -636,6 +643,7 @@ mod tests {
                 fetched_at: 1_763_629_200 - 120,
                 from_cache: true,
             }),
+            insights: None,
         }
     }
 

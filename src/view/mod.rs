@@ -2,6 +2,8 @@
 //! branding, translations, the CSV, and tera (templates built once).
 
 pub mod branding;
+pub mod charts;
 pub mod dashboard;
 pub mod export;
+pub mod insights;
 pub mod render;
