@@ -11,7 +11,8 @@
 #   build_release                         cargo build --release --locked
 #   make_tmp KIND                         TMP=$(mktemp -d .../tokenusage-KIND.XXXXXX)
 #   start_sample_api NAME LABEL N [ARG..] tokenusage sample-api on 127.0.0.1:0, N
-#                                         transactions; sets API_PID API_URL API_HOST API_PORT
+#                                         transactions ending 2026-11-20 10:04:11 (a fixed
+#                                         --anchor); sets API_PID API_URL API_HOST API_PORT
 #   copy_installation CT API_URL [DOMAIN] the sample installation ct/ (admin page, config,
 #                                         languages; no cache files) at CT, pointed at API_URL
 #   start_fcgi NAME LABEL SOCKET [ARG..]  tokenusage fcgi --listen unix:SOCKET --auth none
@@ -201,15 +202,17 @@ make_tmp() {
 }
 
 # start_sample_api NAME LABEL TRANSACTIONS [EXTRA ARGS...]: `tokenusage sample-api` on a
-# free loopback port, output in $TMP/NAME.out and .err, waited for (10 s at most) until it
-# prints its URL. LABEL names it in messages ("the sample API"). Sets API_PID, API_URL,
-# API_HOST and API_PORT.
+# free loopback port, its history ending at a fixed time (--anchor 1795169051: 2026-11-20
+# 10:04:11 UTC, so every run serves the same bytes), output in $TMP/NAME.out and .err,
+# waited for (10 s at most) until it prints its URL. LABEL names it in messages ("the
+# sample API"). Sets API_PID, API_URL, API_HOST and API_PORT.
 start_sample_api() {
     local name=$1 label=$2 transactions=$3
     shift 3
     # Made here, before the background process opens it, so the first poll finds it.
     : >"$TMP/$name.out"
-    "$BIN" sample-api --listen 127.0.0.1:0 --transactions "$transactions" "$@" \
+    "$BIN" sample-api --listen 127.0.0.1:0 --transactions "$transactions" \
+        --anchor 1795169051 "$@" \
         >"$TMP/$name.out" 2>"$TMP/$name.err" </dev/null &
     API_PID=$!
     PIDS+=("$API_PID")

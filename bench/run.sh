@@ -25,6 +25,8 @@
 #   4 CSV: 10,000 rows against the same CSV as a static file; 100,000 rows against 10,000
 #   5 memory: peak RSS during the throughput run; 100 installations in one process
 #   6 CGI: one request with process start against FastCGI (cgi-fcgi) and through nginx
+#   7 kept history of 100,000: page 300 against page 1; the first view after a fetch by
+#     another process against a warm view; the database against the same JSON
 #
 # Exit status: 0 every figure passed, 1 some figure failed, 2 the run itself failed
 # (a request answered other than 200, a process stopped, a tool missing; logs are shown).
@@ -55,7 +57,8 @@ CGI_RUNS=50           # CGI, cgi-fcgi and nginx requests each
 INSTALLATIONS=100     # installations served by one process (memory figure)
 ROUNDS=3              # page views of each of them
 PARALLEL=4            # ... this many at a time
-BIG=100000            # transactions of the large CSV
+BIG=100000            # transactions of the large CSV and kept history
+FETCH_RUNS=${FETCH_RUNS:-7}  # history fetches by another process, each then viewed
 
 BENCH_NAME=run.sh
 # shellcheck source=bench/lib.sh
@@ -205,7 +208,10 @@ start_sample_api sample-api "the sample API" 10000
 MAIN_API=$API_URL
 start_sample_api sample-api-slow "the slow sample API" 10000 --delay-ms "$DELAY_MS"
 SLOW_API=$API_URL
-start_sample_api sample-api-big "the $BIG-transaction sample API" "$BIG"
+# $FETCH_RUNS more than $BIG, the newest hidden at first: each fetch of section 7 shows
+# one more, so each adds a transaction to the kept history.
+start_sample_api sample-api-big "the $BIG-transaction sample API" "$((BIG + FETCH_RUNS))"
+curl -s --max-time 10 "${API_URL%%/projects/*}/__control/hide?newest=$FETCH_RUNS" >/dev/null
 BIG_API=$API_URL
 echo "   $MAIN_API, $SLOW_API (slow), $BIG_API (big)"
 
@@ -341,6 +347,35 @@ for ((i = 0; i < CSV_RUNS; i++)); do
 done
 check_running
 
+# 7: big/'s kept history of 100,000: page 300 against page 1; the first view after another
+# process (`tokenusage report`, as cron runs it) fetched a history with a new transaction
+# (its page and summaries read again) against a warm view; the database against the JSON.
+log "kept history: page 1 and page 300 of big/, $WARM_RUNS views each, interleaved"
+for ((i = 0; i < WARM_RUNS; i++)); do
+    timed_get bigp1 "$BASE/big$PAGE"
+    timed_get bigp300 "$BASE/big$PAGE?page=300"
+done
+log "kept history: $FETCH_RUNS fetches by tokenusage report, each followed by a view and a warm view"
+BIG_CT=$SITE/big/ct
+for ((i = FETCH_RUNS - 1; i >= 0; i--)); do
+    curl -s --max-time 10 "${BIG_API%%/projects/*}/__control/hide?newest=$i" >/dev/null
+    # Today's cache file made an hour old, so that report fetches the history.
+    for f in "$CACHE_DIR"/transactions_*.json; do
+        jq -c '.timestamp -= 3700' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
+    done
+    "$BIN" report --root "$BIG_CT" >/dev/null || die "tokenusage report on big/ failed"
+    timed_get bigafter "$BASE/big$PAGE"
+    timed_get bigwarm "$BASE/big$PAGE"
+done
+KEPT_ROWS=$(grep -oE "of [0-9,]+ transactions" <(curl -s --max-time 60 "$BASE/big$PAGE") | head -n 1 | tr -dc 0-9)
+((KEPT_ROWS == BIG + FETCH_RUNS)) || die "big/ keeps $KEPT_ROWS transactions, not $((BIG + FETCH_RUNS))"
+fetch "$(history_url "$((BIG + FETCH_RUNS))")" "$TMP/history-big-kept.json"
+jq -c '.data.transactions' "$TMP/history-big-kept.json" >"$TMP/kept.json"
+rm -f "$TMP/history-big-kept.json"
+KEPT_DB_BYTES=$(cat "$BIG_CT"/dat/tokenusage_history.sqlite* | wc -c)
+KEPT_JSON_BYTES=$(wc -c <"$TMP/kept.json")
+echo "   kept: $KEPT_ROWS transactions; database $KEPT_DB_BYTES bytes (with -wal, -shm), as JSON $KEPT_JSON_BYTES bytes"
+
 # 1: the latency floor, with the API delaying every call by $DELAY_MS ms.
 log "latency floor: $WARM_RUNS warm views each of lat0 and lat30 (interleaved), then $COLD_RUNS cold views of lat0"
 before_lat0=$(api_calls "$SLOW_API")
@@ -472,6 +507,17 @@ row "4 CSV 10,000 rows vs static copy" "${CSV_RUNS}x curl ?action=download vs st
     "$(ms "$csv10k")" "$(ms "$csvstatic")" "$(calc "$csv10k / $csvstatic")" "<=" 2.00
 row "4 CSV 100,000 rows vs 10,000 rows" "${CSV_RUNS}x curl big/ download; history: cache file by run.sh" \
     "$(ms "$csvbig")" "$(ms "$csv10k")" "$(calc "$csvbig / $csv10k")" "<=" 11.0
+
+bigp1=$(median "$TMP/t/bigp1")
+bigp300=$(median "$TMP/t/bigp300")
+bigafter=$(median "$TMP/t/bigafter")
+bigwarm=$(median "$TMP/t/bigwarm")
+row "7 kept 100,000: page 300 vs page 1" "${WARM_RUNS}x curl each of big/, interleaved, warm" \
+    "$(ms "$bigp300")" "$(ms "$bigp1")" "$(calc "$bigp300 / $bigp1")" "<=" 1.10
+row "7 first view after a fetch vs warm" "${FETCH_RUNS}x: report fetches, then a view; limit: warm + 20 ms" \
+    "$(ms "$bigafter")" "$(ms "$bigwarm")" "$(calc "$bigafter / ($bigwarm + 20)")" "<=" 1.00
+row "7 kept database vs the same JSON" "tokenusage_history.sqlite* vs credits/history's transactions" \
+    "$(calc "$KEPT_DB_BYTES / 1048576") MB" "$(calc "$KEPT_JSON_BYTES / 1048576") MB" "$(calc "$KEPT_DB_BYTES / $KEPT_JSON_BYTES")" "<=" 2.00
 
 hwm_main_mb=$(calc "${HWM_MAIN%% *} / 1024")
 hwm_multi_mb=$(calc "${HWM_MULTI%% *} / 1024")

@@ -243,7 +243,7 @@ printf 'PHPSESSID=../../../etc/passwd; PHPSESSID=ok,-1' >"$q/cookie-traversal"
 # --- api_json ---------------------------------------------------------------------------
 a="$seeds/api_json"
 start_api() { # start_api NAME ARGS...: the sample API's URL in $api
-    cargo run -q -- sample-api --listen 127.0.0.1:0 --transactions 20 "$@" >"$work/api.out" 2>&1 &
+    cargo run -q -- sample-api --listen 127.0.0.1:0 --transactions 20 --anchor 1795169051 "$@" >"$work/api.out" 2>&1 &
     pids+=($!)
     api=
     for _ in $(seq 600); do api=$(head -n1 "$work/api.out" 2>/dev/null); [ -n "$api" ] && break; sleep 0.1; done

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use clap::builder::{
     BoolishValueParser, EnumValueParser, PathBufValueParser, PossibleValuesParser,
     StringValueParser, StyledStr, TypedValueParser,
@@ -21,11 +22,12 @@ use clap::parser::ValueSource;
 use clap::{Arg, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::auth::{AuthOptions, DEFAULT_SESSION_NAME, DEFAULT_SESSION_PATH};
-use crate::dev::sample_api::{Fault, SampleApiOptions};
+use crate::dev::sample_api::{Fault, SampleApiOptions, parse_anchor};
 use crate::ops::check::CheckOptions;
 use crate::ops::check_config::CheckConfigOptions;
 use crate::ops::metrics::MetricsOptions;
 use crate::ops::range::{Range, threshold};
+use crate::ops::report::ReportOptions;
 use crate::transport::fastcgi::AllowedClients;
 
 /// tokenusage: the Token & Credit Usage Dashboard (ct/admin/tokenusage.php) over FastCGI or
@@ -106,9 +108,17 @@ pub enum Command {
     /// Prometheus metrics of one or more installations on stdout
     ///
     /// The text exposition format, for node_exporter's textfile collector:
-    /// tokenusage_balance_dollars, tokenusage_last_success_timestamp_seconds, tokenusage_up
-    /// and tokenusage_build_info, labelled by root and domain (never the key or email).
+    /// tokenusage_balance_dollars, tokenusage_last_success_timestamp_seconds, tokenusage_up,
+    /// tokenusage_runway_seconds, tokenusage_spend_dollars (per service, last 24 h) and
+    /// tokenusage_build_info, labelled by root and domain (never the key or email).
     Metrics(MetricsArgs),
+    /// What the page's insight cards show, as text or JSON
+    ///
+    /// Runway (when the balance runs out at the 7- and 30-day averages), the last 30 days
+    /// and 12 months of spend, spend per service, unusual days and the kept history's
+    /// totals, in the installation's time zone. It reads and writes the page's caches and
+    /// kept history as a view does. Exits 1 when there is nothing to report.
+    Report(ReportArgs),
     /// The man page (roff), generated from these definitions: the package installs it
     #[command(hide = true)]
     Man,
@@ -193,6 +203,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TOKENUSAGE_API_RETRY_AFTER", hide_env_values = true,
           value_name = "SECONDS", default_value = "30", value_parser = checked(seconds_or_zero))]
     pub api_retry_after: Duration,
+    /// The time zone of an installation whose config names none, as php.ini's
+    /// date.timezone does for the PHP page (an IANA name such as Europe/Berlin)
+    #[arg(long, env = "TOKENUSAGE_TIMEZONE", hide_env_values = true, value_name = "ZONE",
+          default_value = "UTC", value_parser = checked(time_zone))]
+    pub timezone: Tz,
     /// Megabytes of parsed histories kept in memory, all installations together (least
     /// recently used go first; at most 65536)
     #[arg(long, env = "TOKENUSAGE_MEMORY_BUDGET_MB", hide_env_values = true, value_name = "MB",
@@ -336,6 +351,11 @@ pub struct SampleApiArgs {
     #[arg(long, env = "TOKENUSAGE_SEED", hide_env_values = true, value_name = "N",
           default_value_t = SampleApiOptions::default().seed, value_parser = checked(seed))]
     pub seed: u64,
+    /// The newest transaction's time: Unix seconds or "YYYY-MM-DD HH:MM:SS" UTC (default:
+    /// when the sample API starts)
+    #[arg(long, env = "TOKENUSAGE_ANCHOR", hide_env_values = true, value_name = "TIME",
+          value_parser = checked(anchor))]
+    pub anchor: Option<i64>,
 }
 
 impl SampleApiArgs {
@@ -348,6 +368,7 @@ impl SampleApiArgs {
             hostile: self.hostile,
             fault: self.fault,
             seed: self.seed,
+            anchor: self.anchor,
         }
     }
 }
@@ -420,6 +441,7 @@ pub fn check_config_options(serve: &ServeArgs, online: bool) -> CheckConfigOptio
         online,
         api_connect_timeout: serve.api_connect_timeout,
         api_timeout: serve.api_timeout,
+        timezone: serve.timezone,
     }
 }
 
@@ -438,6 +460,14 @@ pub struct CheckArgs {
     #[arg(short, long, env = "TOKENUSAGE_CRITICAL", hide_env_values = true,
           value_name = "N|RANGE", allow_hyphen_values = true, value_parser = checked(threshold))]
     pub critical: Option<Range>,
+    /// WARNING when the balance lasts fewer than N days at the 7-day average spend
+    #[arg(long, env = "TOKENUSAGE_WARNING_DAYS", hide_env_values = true, value_name = "N",
+          value_parser = checked(days))]
+    pub warning_days: Option<f64>,
+    /// CRITICAL when the balance lasts fewer than N days at the 7-day average spend
+    #[arg(long, env = "TOKENUSAGE_CRITICAL_DAYS", hide_env_values = true, value_name = "N",
+          value_parser = checked(days))]
+    pub critical_days: Option<f64>,
     /// A balance from the cache older than this is UNKNOWN
     #[arg(long, env = "TOKENUSAGE_MAX_AGE", hide_env_values = true, value_name = "SECONDS",
           default_value = "3600", value_parser = checked(seconds))]
@@ -450,6 +480,11 @@ pub struct CheckArgs {
     #[arg(long, env = "TOKENUSAGE_ACCOUNT_CACHE_SECONDS", hide_env_values = true,
           value_name = "SECONDS", default_value = "30", value_parser = checked(seconds_or_zero))]
     pub account_cache_seconds: Duration,
+    /// The time zone of an installation whose config names none, as php.ini's
+    /// date.timezone does for the PHP page (an IANA name such as Europe/Berlin)
+    #[arg(long, env = "TOKENUSAGE_TIMEZONE", hide_env_values = true, value_name = "ZONE",
+          default_value = "UTC", value_parser = checked(time_zone))]
+    pub timezone: Tz,
     /// More lines after the first (where the balance came from)
     #[arg(short, long, env = "TOKENUSAGE_VERBOSE", hide_env_values = true,
           action = clap::ArgAction::Count)]
@@ -463,9 +498,12 @@ impl CheckArgs {
             root: self.root.clone(),
             warning: self.warning.clone(),
             critical: self.critical.clone(),
+            warning_days: self.warning_days,
+            critical_days: self.critical_days,
             max_age: self.max_age,
             timeout: self.timeout,
             account_ttl: self.account_cache_seconds,
+            timezone: self.timezone,
             verbose: self.verbose,
         }
     }
@@ -497,6 +535,11 @@ pub struct MetricsArgs {
     #[arg(long, env = "TOKENUSAGE_ACCOUNT_CACHE_SECONDS", hide_env_values = true,
           value_name = "SECONDS", default_value = "30", value_parser = checked(seconds_or_zero))]
     pub account_cache_seconds: Duration,
+    /// The time zone of an installation whose config names none, as php.ini's
+    /// date.timezone does for the PHP page (an IANA name such as Europe/Berlin)
+    #[arg(long, env = "TOKENUSAGE_TIMEZONE", hide_env_values = true, value_name = "ZONE",
+          default_value = "UTC", value_parser = checked(time_zone))]
+    pub timezone: Tz,
 }
 
 impl MetricsArgs {
@@ -507,6 +550,45 @@ impl MetricsArgs {
             max_age: self.max_age,
             timeout: self.timeout,
             account_ttl: self.account_cache_seconds,
+            timezone: self.timezone,
+        }
+    }
+}
+
+/// `tokenusage report`.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct ReportArgs {
+    /// The installation's ct folder
+    #[arg(long, env = "TOKENUSAGE_ROOT", hide_env_values = true, value_name = "DIR",
+          value_parser = checked(PathBufValueParser::new()))]
+    pub root: PathBuf,
+    /// JSON for scripts instead of text
+    #[arg(long, env = "TOKENUSAGE_JSON", hide_env_values = true)]
+    pub json: bool,
+    /// The longest each license API call may take
+    #[arg(long, env = "TOKENUSAGE_TIMEOUT", hide_env_values = true,
+          value_name = "SECONDS", default_value = "10", value_parser = checked(seconds))]
+    pub timeout: Duration,
+    /// Reuse the page's user/info and user/stats answers this long (0: always call)
+    #[arg(long, env = "TOKENUSAGE_ACCOUNT_CACHE_SECONDS", hide_env_values = true,
+          value_name = "SECONDS", default_value = "30", value_parser = checked(seconds_or_zero))]
+    pub account_cache_seconds: Duration,
+    /// The time zone of an installation whose config names none, as php.ini's
+    /// date.timezone does for the PHP page (an IANA name such as Europe/Berlin)
+    #[arg(long, env = "TOKENUSAGE_TIMEZONE", hide_env_values = true, value_name = "ZONE",
+          default_value = "UTC", value_parser = checked(time_zone))]
+    pub timezone: Tz,
+}
+
+impl ReportArgs {
+    /// What [`crate::ops::report::run`] reports.
+    pub fn options(&self) -> ReportOptions {
+        ReportOptions {
+            root: self.root.clone(),
+            json: self.json,
+            timeout: self.timeout,
+            account_ttl: self.account_cache_seconds,
+            timezone: self.timezone,
         }
     }
 }
@@ -699,6 +781,21 @@ fn max_connections(text: &str) -> Result<usize, String> {
     )
 }
 
+/// A number of days, 0 or more.
+fn days(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|d| d.is_finite() && *d >= 0.0)
+        .ok_or_else(|| "a number of days, 0 or more".to_string())
+}
+
+/// An IANA time zone name.
+fn time_zone(text: &str) -> Result<Tz, String> {
+    text.parse::<Tz>()
+        .map_err(|_| "an IANA time zone name such as Europe/Berlin or UTC".to_string())
+}
+
 fn memory_budget_mb(text: &str) -> Result<usize, String> {
     number(text, |n| *n <= 65_536, "a number of megabytes up to 65536")
 }
@@ -731,6 +828,11 @@ fn milliseconds(text: &str) -> Result<u64, String> {
 
 fn seed(text: &str) -> Result<u64, String> {
     number(text, |_| true, "a number")
+}
+
+/// `--anchor`: see [`parse_anchor`].
+fn anchor(text: &str) -> Result<i64, String> {
+    parse_anchor(text)
 }
 
 /// `--fault`: one of [`Fault::ALL`]'s names, listed in the help.
@@ -1172,12 +1274,21 @@ mod tests {
             };
             assert_eq!(api.listen, "127.0.0.1:8781");
             assert_eq!(api.options(), SampleApiOptions::default());
+            assert_eq!(
+                api.options().anchor,
+                None,
+                "the history ends when it starts"
+            );
         });
     }
 
     #[test]
     fn the_sample_api_takes_its_options_from_arguments_or_the_environment() {
-        let vars = [("TOKENUSAGE_SEED", "7"), ("TOKENUSAGE_HOSTILE", "yes")];
+        let vars = [
+            ("TOKENUSAGE_SEED", "7"),
+            ("TOKENUSAGE_HOSTILE", "yes"),
+            ("TOKENUSAGE_ANCHOR", "2026-11-20 10:04:11"),
+        ];
         in_env(test_name!(), &vars, || {
             let Some(Command::SampleApi(api)) = parsed(&[
                 "sample-api",
@@ -1203,7 +1314,17 @@ mod tests {
             assert_eq!(options.delay, Duration::from_millis(300));
             assert_eq!(options.fault, Fault::GzipBomb);
             assert_eq!(options.seed, 7);
+            assert_eq!(options.anchor, Some(1_795_169_051));
             assert!(options.hostile);
+            let Some(Command::SampleApi(api)) =
+                parsed(&["sample-api", "--anchor", "1800000000"]).command
+            else {
+                panic!("not the sample API");
+            };
+            assert_eq!(api.options().anchor, Some(1_800_000_000));
+            let error = refused(&["sample-api", "--anchor", "yesterday"]).to_string();
+            assert!(error.contains("--anchor"), "{error}");
+            assert!(error.contains("not Unix seconds or a UTC time"), "{error}");
             assert!(parse(["tokenusage", "sample-api", "--transactions"]).is_err());
             assert!(parse(["tokenusage", "sample-api", "--balance", "NaN"]).is_err());
             assert!(parse(["tokenusage", "sample-api", "--what"]).is_err());

@@ -124,6 +124,9 @@ fn start() -> Result<(), StartError> {
         Some(Command::Metrics(args)) => {
             exit_with(ops::metrics::run(&args.options(), &mut io::stdout().lock()))
         }
+        Some(Command::Report(args)) => {
+            exit_with(ops::report::run(&args.options(), &mut io::stdout().lock()))
+        }
         Some(Command::Man) => cli::man_page(&mut io::stdout().lock()).map_err(StartError::Output),
     }
 }
@@ -161,6 +164,7 @@ fn site(serve: &ServeArgs, one_request: bool) -> Result<Site, StartError> {
         api_patience: serve.api_patience,
         api_retry_after: serve.api_retry_after,
         memo_budget: serve.memory_budget_mb * 1024 * 1024,
+        timezone: serve.timezone,
         one_request,
         ..SiteOptions::new(auth)
     })?)

@@ -5,6 +5,8 @@ use super::visit::Visit;
 
 use crate::data::cache::local_date;
 use crate::data::fetch::{Needs, required};
+use crate::data::history::PER_PAGE;
+use crate::data::kept_history::KeptError;
 use crate::transport::response::Response;
 use crate::view::dashboard::Notice;
 use crate::view::export;
@@ -32,20 +34,38 @@ impl Visit<'_> {
                     });
             }
         };
-        if history.value.is_empty() {
+        // The kept history, everything ever fetched, when there is one.
+        let kept = gathered.kept.filter(|kept| kept.len > 0);
+        if history.value.is_empty() && kept.is_none() {
             notices.push(Notice::info(
                 strings.get("token_usage_no_transactions_download"),
             ));
             return self.dashboard(notices, false);
         }
-        let csv = self
-            .site
-            .csv
-            .get_or_make(&history.value, (), || {
-                let mut body = Vec::with_capacity(history.value.len() * 160);
-                export::write_csv(&mut body, history.value.iter()).map(|()| body)
-            })
-            .map_err(RequestError::Csv)?;
+        let csv = match kept {
+            Some(kept) => {
+                // The first page, read once per generation, stands for this version.
+                let version = kept.page(0..PER_PAGE).map_err(kept_failed)?;
+                self.site
+                    .csv
+                    .get_or_make(&version, (), || {
+                        let mut body = Vec::with_capacity(kept.len * 160);
+                        kept.history()
+                            .with_all(|all| export::write_csv(&mut body, all))
+                            .map_err(|e| std::io::Error::other(e.to_string()))?
+                            .map(|()| body)
+                    })
+                    .map_err(RequestError::Csv)?
+            }
+            None => self
+                .site
+                .csv
+                .get_or_make(&history.value, (), || {
+                    let mut body = Vec::with_capacity(history.value.len() * 160);
+                    export::write_csv(&mut body, history.value.iter()).map(|()| body)
+                })
+                .map_err(RequestError::Csv)?,
+        };
         let body = csv.as_ref().clone();
         let today = local_date(self.now, config.timezone);
         let mut response = Response::new(200, "text/csv; charset=UTF-8", body);
@@ -58,4 +78,8 @@ impl Visit<'_> {
         );
         Ok(response)
     }
+}
+
+fn kept_failed(error: KeptError) -> RequestError {
+    RequestError::Csv(std::io::Error::other(error.to_string()))
 }

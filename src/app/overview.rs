@@ -8,12 +8,16 @@ use super::site::RowsKey;
 use super::splice::{PageKey, RenderedPage};
 use super::visit::Visit;
 
-use crate::data::fetch::Sourced;
+use crate::data::cache::local_date;
+use crate::data::fetch::{History, Sourced};
 use crate::data::fetch::{Needs, Stale, required};
+use crate::data::history::{PER_PAGE, paginate};
 use crate::data::i18n::Strings;
+use crate::data::kept_history::{Kept, KeptError};
 use crate::data::license_api::ApiError;
 use crate::transport::response::Response;
 use crate::view::dashboard::{self, Notice, PageData, ViewSettings};
+use crate::view::insights::{self, Facts, Insights};
 
 impl Visit<'_> {
     /// The dashboard; `refresh` fetches everything afresh (Refresh Data).
@@ -31,7 +35,21 @@ impl Visit<'_> {
         let info = required(gathered.info).map_err(RequestError::Api)?;
         let stats = required(gathered.stats).map_err(RequestError::Api)?;
         let pricing = required(gathered.pricing);
-        let history = required(gathered.history);
+        let mut history = required(gathered.history);
+        // The table shows the kept history (everything ever fetched), the insights its
+        // sums; without it the page shows the history as the license server sent it.
+        let mut insights = None;
+        if let Some(kept) = &gathered.kept {
+            match self.kept_parts(kept, stats.value.balance) {
+                Ok((page, found)) => {
+                    if let (Ok(shown), Some(page)) = (history.as_mut(), page) {
+                        shown.value = page;
+                    }
+                    insights = Some(found);
+                }
+                Err(error) => notices.push(Notice::info(error.to_string())),
+            }
+        }
         // Success only when every part came fresh from the license server.
         if refresh && pricing.is_ok() && history.is_ok() && gathered.stale.is_empty() {
             notices.push(Notice::success(
@@ -60,7 +78,7 @@ impl Visit<'_> {
             stats,
             pricing: pricing.map_err(|e| e.to_string()),
             history: history_list,
-            insights: None,
+            insights: insights.as_ref(),
         };
         let rows_key = RowsKey {
             page: crate::data::history::paginate(
@@ -123,6 +141,27 @@ impl Visit<'_> {
             .map_err(RequestError::Render)?;
         let rows = rows_html.as_deref().map_or("", String::as_str);
         Ok(Response::html(200, page.assemble(&self.token, rows)))
+    }
+}
+
+impl Visit<'_> {
+    /// The kept history's page of rows (None while it keeps nothing) and its insights.
+    fn kept_parts(
+        &self,
+        kept: &Kept,
+        balance: f64,
+    ) -> Result<(Option<History>, Insights), KeptError> {
+        let page = if kept.len == 0 {
+            None
+        } else {
+            let shown = paginate(kept.len, self.query.page, PER_PAGE);
+            Some(kept.page(shown.start..shown.end)?)
+        };
+        let zone = self.config.timezone;
+        let today = local_date(self.now, zone);
+        let summary = kept.summary(self.now, insights::first_day_needed(today))?;
+        let facts = Facts::of(&summary, self.now, zone, balance);
+        Ok((page, insights::insights(&facts)))
     }
 }
 

@@ -12,6 +12,7 @@ use crate::auth::csrf;
 use crate::data::config::ConfigStore;
 use crate::data::fetch::{HistoryMemo, InFlight};
 use crate::data::i18n::Strings;
+use crate::data::kept_history::KeptHistories;
 use crate::data::last_good::LastGood;
 use crate::data::license_api::ApiClient;
 use crate::view::render::{Renderer, TemplateError};
@@ -39,6 +40,8 @@ pub struct SiteOptions {
     pub api_retry_after: Duration,
     /// Bytes of histories kept in memory across installations.
     pub memo_budget: usize,
+    /// The zone of a config that names none (`--timezone`).
+    pub timezone: chrono_tz::Tz,
     /// This process answers one request (CGI), so keeping a history for the next one is
     /// pointless: a view reads only its page, through the index beside the cache file.
     pub one_request: bool,
@@ -60,6 +63,7 @@ impl SiteOptions {
             api_patience: Duration::from_secs(2),
             api_retry_after: Duration::from_secs(30),
             memo_budget: crate::data::fetch::DEFAULT_MEMO_BUDGET,
+            timezone: chrono_tz::Tz::UTC,
             one_request: false,
             clock: Arc::new(|| chrono::Utc::now().timestamp()),
             random: Arc::new(rand::random),
@@ -75,6 +79,8 @@ pub struct Site {
     pub(super) auth: Auth,
     pub(super) configs: ConfigStore,
     pub(super) memo: Arc<HistoryMemo>,
+    /// Kept histories open, and pages and summaries read from them.
+    pub(super) kept: Arc<KeptHistories>,
     pub(super) last_good: Arc<LastGood>,
     /// License API calls in progress, shared by the requests that need them.
     pub(super) in_flight: Arc<InFlight>,
@@ -130,8 +136,9 @@ impl Site {
             renderer,
             api: options.api,
             auth: options.auth,
-            configs: ConfigStore::default(),
+            configs: ConfigStore::with_zone(options.timezone),
             memo: Arc::new(HistoryMemo::with_budget(options.memo_budget)),
+            kept: Arc::default(),
             last_good: Arc::default(),
             in_flight: Arc::new(InFlight::new(options.api_retry_after)),
             api_patience: options.api_patience,

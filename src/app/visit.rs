@@ -36,6 +36,7 @@ impl Visit<'_> {
         Gatherer {
             api: self.site.api.clone(),
             memo: self.site.memo.clone(),
+            kept: self.site.kept.clone(),
             last_good: self.site.last_good.clone(),
             in_flight: self.site.in_flight.clone(),
             install: self.install.clone(),

@@ -94,6 +94,18 @@ impl HistoryFiles {
         dir.join(format!("{}{local_date}.json", self.prefix))
     }
 
+    /// Every file of this domain in `dir`, oldest day first.
+    pub fn all(&self, dir: &Path) -> Vec<PathBuf> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with(&self.prefix) && name.ends_with(".json"))
+            .collect();
+        names.sort();
+        names.into_iter().map(|name| dir.join(name)).collect()
+    }
+
     /// The newest file of a day other than `today`: yesterday's file is the best stale
     /// copy when the license server is down after midnight (or today's file is broken).
     pub fn newest_before(&self, dir: &Path, today: &str) -> Option<PathBuf> {

@@ -69,7 +69,8 @@ pub struct LicenseConfig {
     /// The domain's transaction cache files, named once per config load.
     pub history_files: HistoryFiles,
     pub demo_mode: bool,
-    /// The admin's time zone (PHP's default, UTC, when unset or unknown).
+    /// The admin's time zone: the config's, else `--timezone` (what php.ini's
+    /// `date.timezone` says), else UTC; every date and day boundary of the page.
     pub timezone: Tz,
     pub language: Option<String>,
     /// The page's strings in that language (English where untranslated).
@@ -153,6 +154,7 @@ impl ConfigError {
 pub fn from_php(
     php: &PhpConfig,
     file: &Path,
+    fallback_zone: Tz,
     secret: impl FnOnce() -> Secret,
 ) -> Result<LicenseConfig, ConfigError> {
     let required = |sources: &[Source], key: &'static str| {
@@ -172,7 +174,7 @@ pub fn from_php(
         .clone()
         .or_else(|| text_of(php, TIMEZONE))
         .and_then(|name| name.parse::<Tz>().ok())
-        .unwrap_or(Tz::UTC);
+        .unwrap_or(fallback_zone);
     let secret = secret();
     Ok(LicenseConfig {
         credentials_id: credentials.fingerprint(&secret),
@@ -207,12 +209,28 @@ fn text_of(php: &PhpConfig, sources: &[Source]) -> Option<String> {
 pub type Loaded = Result<Arc<LicenseConfig>, ConfigError>;
 
 /// Each installation's config, re-read only when its file changes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ConfigStore {
     loaded: Mutex<HashMap<PathBuf, (PathBuf, FileStamp, Loaded)>>,
+    /// The zone of a config that names none (`--timezone`: PHP's `date.timezone`).
+    fallback_zone: Tz,
+}
+
+impl Default for ConfigStore {
+    fn default() -> Self {
+        ConfigStore::with_zone(Tz::UTC)
+    }
 }
 
 impl ConfigStore {
+    /// A store whose configs without a zone of their own are in `fallback_zone`.
+    pub fn with_zone(fallback_zone: Tz) -> Self {
+        ConfigStore {
+            loaded: Mutex::default(),
+            fallback_zone,
+        }
+    }
+
     /// The installation's config (a file's version is read once); a failure is the
     /// caller's to report, with the request or command it stopped.
     pub fn load(&self, install: &Installation) -> Loaded {
@@ -229,19 +247,19 @@ impl ConfigStore {
                 return config.clone();
             }
         }
-        let config = read_config(&file, &install.dat()).map(Arc::new);
+        let config = read_config(&file, &install.dat(), self.fallback_zone).map(Arc::new);
         loaded.insert(install.root.clone(), (file, stamp, config.clone()));
         config
     }
 }
 
-fn read_config(file: &Path, dat: &Path) -> Result<LicenseConfig, ConfigError> {
+fn read_config(file: &Path, dat: &Path, fallback_zone: Tz) -> Result<LicenseConfig, ConfigError> {
     let bytes = fs::read(file).map_err(|e| ConfigError::Unreadable {
         file: file.to_path_buf(),
         cause: Arc::new(e),
     })?;
     let php = parse_config(&String::from_utf8_lossy(&bytes));
-    let mut config = from_php(&php, file, || Secret::of_installation(dat))?;
+    let mut config = from_php(&php, file, fallback_zone, || Secret::of_installation(dat))?;
     if let Some(dat) = file.parent() {
         config.strings = Strings::load(dat, config.language.as_deref());
     }
@@ -256,6 +274,7 @@ mod tests {
         from_php(
             &parse_config(source),
             Path::new("/site/ct/dat/config.inc.php"),
+            Tz::UTC,
             || Secret::from_bytes([0; 32]),
         )
     }
@@ -311,7 +330,7 @@ mod tests {
     fn an_unreadable_file_names_the_file_and_keeps_the_io_error_as_its_source() {
         use std::error::Error as _;
         let file = Path::new("/nonexistent/ct/dat/config.inc.php");
-        let error = read_config(file, Path::new("/nonexistent/ct/dat")).unwrap_err();
+        let error = read_config(file, Path::new("/nonexistent/ct/dat"), Tz::UTC).unwrap_err();
         let source = error.source().and_then(|s| s.downcast_ref::<io::Error>());
         let Some(source) = source else {
             panic!("no io::Error source: {error:?}");
@@ -330,6 +349,23 @@ mod tests {
     fn the_masked_key_shows_at_most_8_characters() {
         assert_eq!(mask_key("ABCDEF1234567890"), "ABCDEF12...");
         assert_eq!(mask_key("abc"), "abc...");
+    }
+
+    #[test]
+    fn a_config_without_a_zone_takes_the_fallback_and_its_own_zone_wins() {
+        let read = |source: &str| {
+            from_php(
+                &parse_config(source),
+                Path::new("/site/ct/dat/config.inc.php"),
+                chrono_tz::Asia::Tokyo,
+                || Secret::from_bytes([0; 32]),
+            )
+            .unwrap()
+            .timezone
+        };
+        assert_eq!(read(COMPLETE), chrono_tz::Asia::Tokyo);
+        let own = format!("{COMPLETE} date_default_timezone_set('America/New_York');");
+        assert_eq!(read(&own), chrono_tz::America::New_York);
     }
 
     #[test]

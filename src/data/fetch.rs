@@ -22,6 +22,7 @@ use crate::data::flight::{Calls, Ticket};
 use crate::data::history::TransactionList;
 use crate::data::history::{PER_PAGE, paginate};
 use crate::data::install::Installation;
+use crate::data::kept_history::{self, Kept, KeptError, KeptHistories};
 use crate::data::last_good::LastGood;
 use crate::data::license_api::wire::{Pricing, UserInfo, UserStats};
 use crate::data::license_api::{ApiClient, ApiError, Endpoint};
@@ -75,11 +76,16 @@ pub struct Gathered {
     pub warnings: Vec<String>,
     /// Live calls that failed while older data is shown in their place.
     pub stale: Vec<Stale>,
+    /// The kept history, with what the history part brought (None when it was not
+    /// needed or cannot be read: a warning says why, and the part is shown as it came).
+    pub kept: Option<Kept>,
 }
 
 /// A part shown from older data because its live call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stale {
+    /// Which call failed.
+    pub part: Endpoint,
     pub error: ApiError,
     /// When the data shown was fetched.
     pub fetched_at: i64,
@@ -250,6 +256,8 @@ impl InFlight {
 pub struct Gatherer {
     pub api: ApiClient,
     pub memo: Arc<HistoryMemo>,
+    /// The kept histories this process has open.
+    pub kept: Arc<KeptHistories>,
     pub last_good: Arc<LastGood>,
     pub in_flight: Arc<InFlight>,
     pub install: Installation,
@@ -344,11 +352,32 @@ impl Gatherer {
 
         let started = Instant::now();
         let mut gathered = Gathered::default();
-        gathered.info = info.map(|p| self.settle(&mut gathered, p, info_old, started));
-        gathered.stats = stats.map(|p| self.settle(&mut gathered, p, stats_old, started));
-        gathered.pricing = pricing.map(|p| self.settle(&mut gathered, p, pricing_old, started));
-        gathered.history = history.map(|p| self.settle(&mut gathered, p, history_old, started));
+        let g = &mut gathered;
+        g.info = info.map(|p| self.settle(g, Endpoint::UserInfo, p, info_old, started));
+        g.stats = stats.map(|p| self.settle(g, Endpoint::UserStats, p, stats_old, started));
+        g.pricing = pricing.map(|p| self.settle(g, Endpoint::Pricing, p, pricing_old, started));
+        g.history = history.map(|p| self.settle(g, Endpoint::History, p, history_old, started));
+        if needs.history {
+            match self.keep() {
+                Ok(kept) => gathered.kept = Some(kept),
+                Err(error) => gathered.warnings.push(error.to_string()),
+            }
+        }
         gathered
+    }
+
+    /// The kept history, having read today's cache file if it changed since (another
+    /// process or the PHP page wrote it) and, at first use, every cache file there is.
+    fn keep(&self) -> Result<Kept, KeptError> {
+        let path = self.install.kept_history();
+        let zone = self.config.timezone;
+        let history = self.kept.get(&path, zone)?;
+        kept_history::lock(&history).catch_up(
+            &self.install.transaction_cache_dir(),
+            &self.config.history_files,
+            Some(&self.history_path()),
+        )?;
+        self.kept.kept(&path, zone)
     }
 
     /// `older` when it is recent enough to show without a call (never for Refresh Data).
@@ -395,6 +424,7 @@ impl Gatherer {
     fn settle<T: Clone>(
         &self,
         gathered: &mut Gathered,
+        part: Endpoint,
         pending: Pending<T>,
         older: Option<Sourced<T>>,
         started: Instant,
@@ -429,6 +459,7 @@ impl Gatherer {
             Err(error) => match older {
                 Some(old) => {
                     gathered.stale.push(Stale {
+                        part,
                         error,
                         fetched_at: old.fetched_at,
                     });
@@ -596,6 +627,15 @@ impl Gatherer {
             }
             Err(e) => Some(cache_warning(path, &e)),
         };
+        // Kept at once, with the file it was written to so that it is not read again.
+        // An error here is reported by the view's own `keep`, which meets it too.
+        let written = FileStamp::read(path).filter(|_| warning.is_none());
+        let _ = self
+            .kept
+            .get(&self.install.kept_history(), self.config.timezone)
+            .and_then(|kept| {
+                kept_history::lock(&kept).absorb(&history, written.map(|stamp| (path, stamp)))
+            });
         let sourced = Sourced {
             value: history,
             fetched_at: self.now,

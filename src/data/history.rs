@@ -89,7 +89,7 @@ impl TransactionList {
     }
 
     /// One entry's JSON text as the server sent it, if held.
-    fn raw(&self, index: usize) -> Option<&str> {
+    pub fn raw(&self, index: usize) -> Option<&str> {
         let held = index.checked_sub(self.first)?;
         self.entries.get(held).map(|r| &self.text[r.clone()])
     }

@@ -149,6 +149,99 @@ pub const ENGLISH: &[(&str, &str)] = &[
     ("token_usage_debug_back", "Back to the dashboard"),
     ("token_usage_error_details", "Details"),
     ("token_usage_demo_mode", "Demo mode"),
+    // The insight cards (issue 13); the template fills the `{name}` placeholders.
+    ("token_usage_insights", "Spending insights"),
+    ("token_usage_time_zone", "Days are in {zone}."),
+    ("token_usage_runway", "Runway"),
+    (
+        "token_usage_runway_days",
+        "At this rate your balance lasts about {days} days (until {date}).",
+    ),
+    (
+        "token_usage_runway_a_day",
+        "At this rate your balance lasts about a day or less (until {date}).",
+    ),
+    ("token_usage_runway_used_up", "Your balance is used up."),
+    (
+        "token_usage_runway_range",
+        "{low}–{high} days by the 7- and 30-day averages.",
+    ),
+    (
+        "token_usage_runway_no_spending",
+        "No spending in the last 7 days.",
+    ),
+    ("token_usage_runway_no_history", "Not enough history yet."),
+    ("token_usage_per_day_7d", "Spend per day, 7-day average"),
+    ("token_usage_per_day_30d", "Spend per day, 30-day average"),
+    (
+        "token_usage_runway_low_on",
+        "The balance falls below {level} on {date}.",
+    ),
+    (
+        "token_usage_runway_low_now",
+        "The balance is already below {level}.",
+    ),
+    (
+        "token_usage_own_cost",
+        "At your own cost of {cost} per image over the last 30 days: about {count} image jobs.",
+    ),
+    ("token_usage_daily", "Spend per day, last 30 days"),
+    ("token_usage_today_so_far", "today, so far"),
+    (
+        "token_usage_day_title",
+        "{date}: {spend} spent, {count} transactions",
+    ),
+    (
+        "token_usage_day_title_one",
+        "{date}: {spend} spent, 1 transaction",
+    ),
+    ("token_usage_unusual_day", "unusual"),
+    ("token_usage_unusual_days", "Unusual days"),
+    (
+        "token_usage_unusual",
+        "Unusual spend on {date}: {spend}, about {times} times the usual {normal}.",
+    ),
+    (
+        "token_usage_unusual_from_nothing",
+        "Unusual spend on {date}: {spend}, where a usual day costs nothing.",
+    ),
+    ("token_usage_unusual_mostly", "Mostly {service}."),
+    (
+        "token_usage_monthly",
+        "Spend and purchases per month, last 12 months",
+    ),
+    ("token_usage_this_month_so_far", "this month, so far"),
+    ("token_usage_month_spend_title", "{month}: {amount} spent"),
+    (
+        "token_usage_month_purchases_title",
+        "{month}: {amount} purchased",
+    ),
+    ("token_usage_month", "Month"),
+    ("token_usage_spend", "Spend"),
+    ("token_usage_purchases", "Purchases"),
+    ("token_usage_refunds", "Refunds"),
+    ("token_usage_show_table", "Show as table"),
+    ("token_usage_breakdown", "Spend by service"),
+    ("token_usage_spend_7d", "Spend, 7 days"),
+    ("token_usage_spend_30d", "Spend, 30 days"),
+    ("token_usage_share_30d", "Share, 30 days"),
+    ("token_usage_tokens_30d", "Tokens, 30 days"),
+    ("token_usage_images_30d", "Images, 30 days"),
+    ("token_usage_total", "Total"),
+    (
+        "token_usage_no_service_spend",
+        "No service spent credits in the last 30 days.",
+    ),
+    ("token_usage_kept_history", "Kept history"),
+    (
+        "token_usage_totals",
+        "Kept history: {count} transactions from {first} to {last}; spent {spent}, purchased {purchased}, refunded {refunded}.",
+    ),
+    (
+        "token_usage_totals_undated",
+        "Kept history: {count} transactions; spent {spent}, purchased {purchased}, refunded {refunded}.",
+    ),
+    ("token_usage_totals_empty", "No history is kept yet."),
 ];
 
 /// The strings of one language, English where a translation is missing. Cheap to clone:

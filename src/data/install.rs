@@ -57,6 +57,11 @@ impl Installation {
         self.dat().join("tokenusage_last_good.json")
     }
 
+    /// The kept history (`report`, the page's table, charts and CSV read it).
+    pub fn kept_history(&self) -> PathBuf {
+        self.dat().join("tokenusage_history.sqlite")
+    }
+
     /// The lock a request holds while it fetches pricing (one fetch, not a stampede).
     pub fn pricing_lock(&self) -> PathBuf {
         self.dat().join(".tokenusage_pricing.lock")

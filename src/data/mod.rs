@@ -10,6 +10,7 @@ pub mod flight;
 pub mod history;
 pub mod i18n;
 pub mod install;
+pub mod kept_history;
 pub mod last_good;
 pub mod license_api;
 pub mod secret;

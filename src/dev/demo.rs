@@ -136,8 +136,11 @@ impl Demo {
         let api_listen = options.api_listen.unwrap_or(FREE_LOOPBACK_PORT);
         let api_listener =
             TcpListener::bind(api_listen).map_err(listen_error("sample API", api_listen))?;
+        // No anchor: the history ends now, so the charts, runway and breakdown show
+        // recent activity.
         let sample = SampleApiOptions {
             transactions: options.transactions,
+            anchor: None,
             ..SampleApiOptions::default()
         };
         let api = SampleApi::serve(api_listener, sample)
@@ -439,6 +442,39 @@ mod tests {
             head.to_string(),
             body.to_string(),
         )
+    }
+
+    #[test]
+    fn the_demos_history_ends_when_it_starts() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("ct");
+        let options = DemoOptions {
+            root: &sample,
+            listen: "127.0.0.1:0",
+            api_listen: None,
+            transactions: 10,
+        };
+        let before = chrono::Utc::now().timestamp();
+        let demo = Demo::start(&options, Arc::new(AtomicBool::new(false))).unwrap();
+        let after = chrono::Utc::now().timestamp();
+        let (status, _, body) = exchange(
+            demo.api.addr(),
+            "GET /projects/api.php?endpoint=credits/history&license_key=K&limit=1 HTTP/1.1\r\n\
+             Host: localhost\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 200, "{body}");
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let newest = answer["data"]["transactions"][0]["created_at"]
+            .as_str()
+            .unwrap();
+        let newest = chrono::NaiveDateTime::parse_from_str(newest, "%Y-%m-%d %H:%M:%S")
+            .unwrap()
+            .and_utc()
+            .timestamp();
+        assert!(
+            (before..=after).contains(&newest),
+            "{newest} not in {before}..={after}"
+        );
+        demo.stop().unwrap();
     }
 
     #[test]

@@ -253,9 +253,12 @@ pub fn php_config(data: &[u8]) {
             }
         }
     }
-    match config::from_php(&parsed, Path::new("ct/dat/config.inc.php"), || {
-        crate::data::secret::Secret::from_bytes([0; 32])
-    }) {
+    match config::from_php(
+        &parsed,
+        Path::new("ct/dat/config.inc.php"),
+        chrono_tz::Tz::UTC,
+        || crate::data::secret::Secret::from_bytes([0; 32]),
+    ) {
         Ok(license) => {
             let credentials = &license.credentials;
             for text in [

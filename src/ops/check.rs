@@ -9,8 +9,11 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono_tz::Tz;
+
 use super::range::Range;
 use super::{Probe, Reading, dollars, load_config, read_balance};
+use crate::view::insights::RunwayStatus;
 
 /// What `tokenusage check` was asked.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,12 +21,17 @@ pub struct CheckOptions {
     pub root: PathBuf,
     pub warning: Option<Range>,
     pub critical: Option<Range>,
+    /// WARNING / CRITICAL when the runway is shorter than this many days.
+    pub warning_days: Option<f64>,
+    pub critical_days: Option<f64>,
     /// A cached balance older than this is UNKNOWN.
     pub max_age: Duration,
     /// The license API call's limit.
     pub timeout: Duration,
     /// Reuse the page's user/info and user/stats answers this long.
     pub account_ttl: Duration,
+    /// The zone of a config that names none (`--timezone`).
+    pub timezone: Tz,
     /// `-v` given this many times.
     pub verbose: u8,
 }
@@ -103,12 +111,16 @@ pub fn evaluate(read: &Result<Reading, String>, options: &CheckOptions, now: i64
         }
     }
     let range = |r: &Option<Range>| r.as_ref().map(Range::to_string).unwrap_or_default();
-    let perfdata = format!(
+    let mut perfdata = format!(
         "balance={};{};{};0;",
         reading.balance,
         range(&options.warning),
         range(&options.critical)
     );
+    let (runway_status, runway_text, runway_perfdata) = runway(reading, options);
+    status = worse(status, runway_status);
+    text.push_str(&runway_text);
+    perfdata.push_str(&runway_perfdata);
     let mut details = vec![
         format!("root: {}", options.root.display()),
         format!(
@@ -131,6 +143,77 @@ pub fn evaluate(read: &Result<Reading, String>, options: &CheckOptions, now: i64
         perfdata: Some(perfdata),
         details,
     }
+}
+
+/// The runway's part (pure): its status against `--warning-days`/`--critical-days`, its
+/// words and its perfdata. Without thresholds it never changes the status; with them, a
+/// runway that cannot be told is UNKNOWN.
+fn runway(reading: &Reading, options: &CheckOptions) -> (Status, String, String) {
+    let asked = options.warning_days.is_some() || options.critical_days.is_some();
+    let limit = |d: Option<f64>| d.map(|d| format!("{d}:")).unwrap_or_default();
+    let insights = match &reading.insights {
+        Ok(insights) => insights,
+        Err(why) if asked => {
+            return (
+                Status::Unknown,
+                format!("; runway unknown: {why}"),
+                String::new(),
+            );
+        }
+        Err(_) => return (Status::Ok, String::new(), String::new()),
+    };
+    match (&insights.runway, insights.runway_status) {
+        (Some(r), _) => {
+            let below = |d: Option<f64>| d.is_some_and(|d| r.days < d);
+            let status = if below(options.critical_days) {
+                Status::Critical
+            } else if below(options.warning_days) {
+                Status::Warning
+            } else {
+                Status::Ok
+            };
+            // The words only where asked for, so a check without day thresholds reads
+            // as it always has; the perfdata is always there for graphs.
+            let text = if asked {
+                format!(
+                    "; runway about {:.0} days (until {})",
+                    r.days.round(),
+                    r.empty_on
+                )
+            } else {
+                String::new()
+            };
+            let perfdata = format!(
+                " runway_days={:.1};{};{};0;",
+                r.days,
+                limit(options.warning_days),
+                limit(options.critical_days)
+            );
+            (status, text, perfdata)
+        }
+        _ if !asked => (Status::Ok, String::new(), String::new()),
+        (None, RunwayStatus::NoSpending) => (
+            Status::Ok,
+            "; no spending in the last 7 days".into(),
+            String::new(),
+        ),
+        (None, _) => (
+            Status::Ok,
+            "; not enough history for a runway yet".into(),
+            String::new(),
+        ),
+    }
+}
+
+/// The worse of two states: CRITICAL, then WARNING, then UNKNOWN, then OK.
+fn worse(a: Status, b: Status) -> Status {
+    let rank = |s: Status| match s {
+        Status::Ok => 0,
+        Status::Unknown => 1,
+        Status::Warning => 2,
+        Status::Critical => 3,
+    };
+    if rank(b) > rank(a) { b } else { a }
 }
 
 /// The plugin's output (pure): the first line, then the details when `verbose`.
@@ -164,8 +247,8 @@ pub fn usage_line(message: &str) -> String {
 /// Runs the check and writes its output; returns the exit code.
 pub fn run(options: &CheckOptions, out: &mut dyn Write) -> u8 {
     let now = chrono::Utc::now().timestamp();
-    let probe = Probe::new(options.timeout, options.account_ttl, now);
-    let read = load_config(&options.root)
+    let probe = Probe::new(options.timeout, options.account_ttl, now, options.timezone);
+    let read = load_config(&options.root, options.timezone)
         .map_err(|e| format!("config: {e}"))
         .and_then(|config| read_balance(&options.root, config, &probe));
     let outcome = evaluate(&read, options, now);
@@ -185,9 +268,12 @@ mod tests {
             root: PathBuf::from("/var/www/site/ct"),
             warning: Some(threshold(warning).unwrap()),
             critical: Some(threshold(critical).unwrap()),
+            warning_days: None,
+            critical_days: None,
             max_age: Duration::from_secs(3600),
             timeout: Duration::from_secs(10),
             account_ttl: Duration::from_secs(30),
+            timezone: Tz::UTC,
             verbose: 0,
         }
     }
@@ -198,6 +284,8 @@ mod tests {
             fetched_at: 1000,
             from_cache: false,
             failure: None,
+            insights: Err("no kept history".into()),
+            spend_24h: Vec::new(),
         })
     }
 
@@ -246,6 +334,8 @@ mod tests {
             fetched_at: 1000,
             from_cache: true,
             failure: Some("Failed to connect to License API".into()),
+            insights: Err("no kept history".into()),
+            spend_24h: Vec::new(),
         });
         let young = evaluate(&cached, &options("5", "1"), 1100);
         assert_eq!(young.status, Status::Ok);

@@ -30,6 +30,8 @@ pub struct CheckConfigOptions {
     pub online: bool,
     pub api_connect_timeout: Duration,
     pub api_timeout: Duration,
+    /// The zone of a config that names none (`--timezone`).
+    pub timezone: chrono_tz::Tz,
 }
 
 /// One check's result.
@@ -114,7 +116,7 @@ fn installation(root: &Path, options: &CheckConfigOptions, findings: &mut Vec<Fi
         Some(file) => format!("config file {}", file.display()),
         None => "config file".to_string(),
     };
-    let config = load_config(root);
+    let config = load_config(root, options.timezone);
     findings.push(Finding::new(
         subject,
         match &config {
@@ -305,6 +307,7 @@ mod tests {
             online: true,
             api_connect_timeout: Duration::from_secs(1),
             api_timeout: Duration::from_secs(1),
+            timezone: chrono_tz::Tz::UTC,
         };
         let findings = findings(&options);
         assert_eq!(findings.len(), 2, "{findings:?}");

@@ -21,6 +21,8 @@ pub struct MetricsOptions {
     pub timeout: Duration,
     /// Reuse the page's user/info and user/stats answers this long.
     pub account_ttl: Duration,
+    /// The zone of a config that names none (`--timezone`).
+    pub timezone: chrono_tz::Tz,
 }
 
 /// One installation's series.
@@ -32,6 +34,10 @@ pub struct Sample {
     /// The balance and when it was fetched, when there is one.
     pub balance: Option<(f64, i64)>,
     pub up: bool,
+    /// How long the balance lasts at the 7-day average spend, when it can be told.
+    pub runway_seconds: Option<f64>,
+    /// Usage spend of the last 24 h per branded service.
+    pub spend_24h: Vec<(String, f64)>,
 }
 
 /// A label value escaped as the format asks: `\` `"` and newline.
@@ -89,6 +95,31 @@ pub fn render(samples: &[Sample], version: &str) -> String {
             .collect(),
     );
     family(
+        "tokenusage_runway_seconds",
+        "How long the balance lasts at the last 7 days' average spend, in seconds.",
+        samples
+            .iter()
+            .filter_map(|s| s.runway_seconds.map(|r| format!("{} {r}", labels(s))))
+            .collect(),
+    );
+    family(
+        "tokenusage_spend_dollars",
+        "Usage spend of the last 24 hours per service, in dollars.",
+        samples
+            .iter()
+            .flat_map(|s| {
+                s.spend_24h.iter().map(move |(service, spend)| {
+                    format!(
+                        "{{root=\"{}\",domain=\"{}\",service=\"{}\"}} {spend}",
+                        escape_label(&s.root),
+                        escape_label(&s.domain),
+                        escape_label(service)
+                    )
+                })
+            })
+            .collect(),
+    );
+    family(
         "tokenusage_build_info",
         "The tokenusage version, as a label; always 1.",
         vec![format!("{{version=\"{}\"}} 1", escape_label(version))],
@@ -100,7 +131,7 @@ pub fn render(samples: &[Sample], version: &str) -> String {
 /// installation without a balance is `tokenusage_up 0`, not a failure of the command).
 pub fn run(options: &MetricsOptions, out: &mut dyn Write) -> u8 {
     let now = chrono::Utc::now().timestamp();
-    let probe = Probe::new(options.timeout, options.account_ttl, now);
+    let probe = Probe::new(options.timeout, options.account_ttl, now, options.timezone);
     let max_age = options.max_age.as_secs() as i64;
     let samples: Vec<Sample> = options
         .roots
@@ -111,14 +142,22 @@ pub fn run(options: &MetricsOptions, out: &mut dyn Write) -> u8 {
                 domain: String::new(),
                 balance: None,
                 up: false,
+                runway_seconds: None,
+                spend_24h: Vec::new(),
             };
-            match load_config(root) {
+            match load_config(root, options.timezone) {
                 Ok(config) => {
                     sample.domain = config.credentials.domain.clone();
                     match read_balance(root, config, &probe) {
                         Ok(reading) => {
                             sample.up = !reading.from_cache || reading.age(now) <= max_age;
                             sample.balance = Some((reading.balance, reading.fetched_at));
+                            sample.runway_seconds = reading
+                                .insights
+                                .ok()
+                                .and_then(|i| i.runway)
+                                .map(|r| r.days * 86_400.0);
+                            sample.spend_24h = reading.spend_24h;
                         }
                         Err(why) => eprintln!("tokenusage: {}: {why}", root.display()),
                     }
@@ -156,12 +195,16 @@ mod tests {
                 domain: "a.example".into(),
                 balance: Some((48.7323, 1_700_000_000)),
                 up: true,
+                runway_seconds: Some(864_000.0),
+                spend_24h: vec![("image_search via CTZ-AI".into(), 1.25)],
             },
             Sample {
                 root: "/srv/\"b\"/ct".into(),
                 domain: String::new(),
                 balance: None,
                 up: false,
+                runway_seconds: None,
+                spend_24h: Vec::new(),
             },
         ];
         let text = render(&samples, "0.1.0");
@@ -177,6 +220,12 @@ mod tests {
              # TYPE tokenusage_up gauge\n\
              tokenusage_up{root=\"/srv/a/ct\",domain=\"a.example\"} 1\n\
              tokenusage_up{root=\"/srv/\\\"b\\\"/ct\",domain=\"\"} 0\n\
+             # HELP tokenusage_runway_seconds How long the balance lasts at the last 7 days' average spend, in seconds.\n\
+             # TYPE tokenusage_runway_seconds gauge\n\
+             tokenusage_runway_seconds{root=\"/srv/a/ct\",domain=\"a.example\"} 864000\n\
+             # HELP tokenusage_spend_dollars Usage spend of the last 24 hours per service, in dollars.\n\
+             # TYPE tokenusage_spend_dollars gauge\n\
+             tokenusage_spend_dollars{root=\"/srv/a/ct\",domain=\"a.example\",service=\"image_search via CTZ-AI\"} 1.25\n\
              # HELP tokenusage_build_info The tokenusage version, as a label; always 1.\n\
              # TYPE tokenusage_build_info gauge\n\
              tokenusage_build_info{version=\"0.1.0\"} 1\n"

@@ -1,6 +1,6 @@
 //! The commands admins script: `check-config` (is this installation set up?), `check` (a
-//! monitoring plugin for Icinga, Nagios and the like) and `metrics` (Prometheus text for
-//! node_exporter's textfile collector).
+//! monitoring plugin for Icinga, Nagios and the like), `metrics` (Prometheus text for
+//! node_exporter's textfile collector) and `report` (the insight cards as text or JSON).
 //!
 //! Each command reads what the page reads, through the same client and the same cache
 //! files ([`read_balance`] gathers like a dashboard view, so a check between two views
@@ -11,6 +11,7 @@ pub mod check;
 pub mod check_config;
 pub mod metrics;
 pub mod range;
+pub mod report;
 
 use std::error::Error;
 use std::path::Path;
@@ -19,11 +20,16 @@ use std::time::Duration;
 
 use crate::data::config::{ConfigError, ConfigStore, LicenseConfig};
 use crate::data::fetch::{Gatherer, HistoryMemo, InFlight, Needs, required};
+use chrono_tz::Tz;
+
+use crate::data::cache::local_date;
 use crate::data::install::Installation;
+use crate::data::kept_history::KeptHistories;
 use crate::data::last_good::LastGood;
 use crate::data::license_api::ApiClient;
-use crate::data::license_api::ApiError;
 use crate::data::license_api::client::MAX_BODY_BYTES;
+use crate::data::license_api::{ApiError, Endpoint};
+use crate::view::insights::{self, Facts, Insights};
 
 /// The balance the dashboard shows as Current Balance, and where it came from.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +42,10 @@ pub struct Reading {
     pub from_cache: bool,
     /// Why the live call failed, when a cached balance stands in for it.
     pub failure: Option<String>,
+    /// What the kept history says (the page's insight cards), or why it cannot tell.
+    pub insights: Result<Insights, String>,
+    /// Usage spend of the last 24 h per branded service, largest first.
+    pub spend_24h: Vec<(String, f64)>,
 }
 
 impl Reading {
@@ -53,27 +63,31 @@ pub struct Probe {
     pub account_ttl: Duration,
     /// Unix seconds now.
     pub now: i64,
+    /// The zone of a config that names none (`--timezone`).
+    pub fallback_zone: Tz,
 }
 
 impl Probe {
     /// A probe whose API calls take at most `timeout` (connect included).
-    pub fn new(timeout: Duration, account_ttl: Duration, now: i64) -> Probe {
+    pub fn new(timeout: Duration, account_ttl: Duration, now: i64, fallback_zone: Tz) -> Probe {
         Probe {
             api: ApiClient::new(timeout, timeout, MAX_BODY_BYTES),
             account_ttl,
             now,
+            fallback_zone,
         }
     }
 }
 
-/// An installation's config, read as the page reads it.
-pub fn load_config(root: &Path) -> Result<Arc<LicenseConfig>, ConfigError> {
-    ConfigStore::default().load(&Installation::new(root))
+/// An installation's config, read as the page reads it (`fallback_zone`: `--timezone`).
+pub fn load_config(root: &Path, fallback_zone: Tz) -> Result<Arc<LicenseConfig>, ConfigError> {
+    ConfigStore::with_zone(fallback_zone).load(&Installation::new(root))
 }
 
 /// The balance of the installation at `root`: reused, fetched, or the last good answer
-/// when the call fails; the error when there is none at all. Reads and writes the page's
-/// cache files (`tokenusage_last_good.json`, the account locks).
+/// when the call fails; the error when there is none at all; and the insights of its kept
+/// history, whose window is fetched when the page would fetch it. Reads and writes the
+/// page's cache files and the kept history.
 pub fn read_balance(
     root: &Path,
     config: Arc<LicenseConfig>,
@@ -82,6 +96,7 @@ pub fn read_balance(
     let gatherer = Gatherer {
         api: probe.api.clone(),
         memo: Arc::new(HistoryMemo::with_budget(0)),
+        kept: Arc::new(KeptHistories::default()),
         last_good: Arc::new(LastGood::default()),
         // One gathering per process: nothing rests between calls.
         in_flight: Arc::new(InFlight::new(Duration::ZERO)),
@@ -98,18 +113,41 @@ pub fn read_balance(
         info: true,
         stats: true,
         pricing: false,
-        history: false,
+        history: true,
     };
+    let zone = gatherer.config.timezone;
     let gathered = gatherer.gather(needs);
     let stats = required(gathered.stats).map_err(|e| error_text(&e))?;
     let failure = (stats.from_cache)
-        .then(|| gathered.stale.first().map(|s| error_text(&s.error)))
-        .flatten();
+        .then(|| gathered.stale.iter().find(|s| s.part != Endpoint::History))
+        .flatten()
+        .map(|s| error_text(&s.error));
+    let balance = stats.value.balance;
+    let now = probe.now;
+    let (insights, spend_24h) = match &gathered.kept {
+        Some(kept) => {
+            let today = local_date(now, zone);
+            let read = kept
+                .summary(now, insights::first_day_needed(today))
+                .map(|summary| insights::insights(&Facts::of(&summary, now, zone, balance)));
+            let spend_24h = kept
+                .history()
+                .spend_by_service_since(now - 86_400)
+                .unwrap_or_default();
+            (
+                read.map_err(|e| e.to_string()),
+                insights::by_brand(spend_24h),
+            )
+        }
+        None => (Err(gathered.warnings.join("; ")), Vec::new()),
+    };
     Ok(Reading {
-        balance: stats.value.balance,
+        balance,
         fetched_at: stats.fetched_at,
         from_cache: stats.from_cache,
         failure,
+        insights,
+        spend_24h,
     })
 }
 
@@ -145,6 +183,8 @@ mod tests {
             fetched_at: 100,
             from_cache: true,
             failure: None,
+            insights: Err("none".into()),
+            spend_24h: Vec::new(),
         };
         assert_eq!(reading.age(160), 60);
         assert_eq!(reading.age(90), 0);

@@ -13,7 +13,7 @@ use tera::{Context, Tera};
 use crate::data::i18n::Strings;
 
 /// The page templates, rendered with HTML autoescaping on.
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 6] = [
     ("base.html", include_str!("../../templates/base.html")),
     (
         "dashboard.html",
@@ -21,6 +21,10 @@ const TEMPLATES: [(&str, &str); 5] = [
     ),
     ("debug.html", include_str!("../../templates/debug.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    (
+        "insights.html",
+        include_str!("../../templates/insights.html"),
+    ),
     (
         "transactions.html",
         include_str!("../../templates/transactions.html"),

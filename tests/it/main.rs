@@ -7,6 +7,7 @@ mod browser;
 mod fastcgi;
 mod faults;
 mod fuzz_seeds;
+mod insights;
 mod launch;
 mod layout;
 mod nginx;

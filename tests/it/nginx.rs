@@ -136,7 +136,7 @@ fn web_server_mode_lets_in_only_whom_an_nginx_location_authenticated() {
     assert_eq!(admin.status, 200, "{}", admin.text());
     assert!(is_dashboard(&admin));
     assert_eq!(
-        texts(&admin.text(), "title"),
+        texts(&admin.text(), "head > title"),
         ["Token & Credit Usage Dashboard"]
     );
 

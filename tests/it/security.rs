@@ -109,10 +109,12 @@ fn csv_cells_never_start_with_a_formula_character() {
         "\u{ff1d}1+1",
         "\u{ff0d}2+3",
     ];
+    // Distinct ids: the kept history keeps one entry per id.
     let transactions: Vec<serde_json::Value> = starts
         .iter()
-        .map(|text| {
-            serde_json::json!({"id": 1, "created_at": text, "transaction_type": text,
+        .enumerate()
+        .map(|(id, text)| {
+            serde_json::json!({"id": id, "created_at": text, "transaction_type": text,
                 "service_type": text, "amount": "-0.5", "tokens_used": 3,
                 "images_processed": 1, "description": text})
         })

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tokenusage::dev::sample_api::{SampleApi, SampleApiOptions};
+use tokenusage::dev::sample_api::{FIXED_ANCHOR, SampleApi, SampleApiOptions};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_tokenusage");
@@ -108,7 +108,13 @@ pub fn sample_api(transactions: usize) -> SampleApi {
     })
 }
 
+/// A sample API with `options`; its history ends at [`FIXED_ANCHOR`] (2026-11-20
+/// 10:04:11 UTC) unless they name another anchor, so a test's dates never change.
 pub fn sample_api_with(options: SampleApiOptions) -> SampleApi {
+    let options = SampleApiOptions {
+        anchor: options.anchor.or(Some(FIXED_ANCHOR)),
+        ..options
+    };
     SampleApi::start("127.0.0.1:0", options).unwrap()
 }
 

@@ -568,8 +568,9 @@ mod tests {
 
     #[test]
     fn a_gzipped_history_inflates_to_its_json_and_is_no_bomb() {
-        let data = crate::dev::sample_api::generate(10_000, 5512, false);
-        let json = crate::dev::sample_api::render_history(&data, 10_000);
+        let anchor = crate::dev::sample_api::FIXED_ANCHOR;
+        let data = crate::dev::sample_api::generate(10_000, 5512, anchor, false);
+        let json = crate::dev::sample_api::render_history(&data, 0, 10_000);
         let packed = gzip(flate2::Compression::best(), &[&json]);
         let ratio = json.len() / packed.len();
         assert!(ratio < 20, "a real history inflates {ratio} times");

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::data::url::query_pairs;
 
-use super::data::{SampleData, SampleTransaction, format_e4, taint};
+use super::data::{SampleData, SampleTransaction, format_e4, format_unix, taint};
 
 #[derive(Serialize)]
 struct Envelope<T> {
@@ -26,8 +26,10 @@ pub(super) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-/// The `pricing/current` answer.
-pub fn render_pricing(hostile: bool) -> Vec<u8> {
+/// The `pricing/current` answer, its `updated_at` the hour before the history's `anchor`
+/// (Unix seconds) began: `2026-11-20 09:00:00` for `2026-11-20 10:04:11`.
+pub fn render_pricing(anchor: i64, hostile: bool) -> Vec<u8> {
+    let updated_at = format_unix(anchor - anchor.rem_euclid(3_600) - 3_600);
     let price = |price: &str, unit: u64| json!({"price": price, "unit": unit});
     to_json(&Envelope {
         success: true,
@@ -39,7 +41,7 @@ pub fn render_pricing(hostile: bool) -> Vec<u8> {
                 "cached_tokens": price("0.05", 1_000_000),
             },
             "currency": taint(hostile, "USD".into()),
-            "updated_at": taint(hostile, "2026-11-20 09:00:00".into()),
+            "updated_at": taint(hostile, updated_at),
         }),
     })
 }
@@ -74,8 +76,12 @@ pub fn render_user_stats(data: &SampleData, balance: f64) -> Vec<u8> {
 }
 
 /// The `credits/history` answer: the newest `limit` transactions.
-pub fn render_history(data: &SampleData, limit: usize) -> Vec<u8> {
-    let shown = &data.transactions[..limit.min(data.transactions.len())];
+/// The history answer: at most `limit` transactions, newest first, leaving out the newest
+/// `hidden`.
+pub fn render_history(data: &SampleData, hidden: usize, limit: usize) -> Vec<u8> {
+    let all = &data.transactions;
+    let start = hidden.min(all.len());
+    let shown = &all[start..(start + limit).min(all.len())];
     to_json(&Envelope {
         success: true,
         data: HistoryData {
@@ -108,7 +114,7 @@ pub(super) fn query_param<'a>(query: &'a [(String, String)], name: &str) -> &'a 
 mod tests {
     use super::*;
     use crate::data::license_api::wire::{Transaction, UserStats};
-    use crate::dev::sample_api::data::generate;
+    use crate::dev::sample_api::data::{FIXED_ANCHOR, generate};
     use serde_json::Value;
 
     fn body_json(body: &[u8]) -> Value {
@@ -117,7 +123,7 @@ mod tests {
 
     #[test]
     fn stats_totals_are_sums_of_the_history() {
-        let data = generate(2_000, 1, false);
+        let data = generate(2_000, 1, FIXED_ANCHOR, false);
         let usage: Vec<_> = data
             .transactions
             .iter()
@@ -145,9 +151,19 @@ mod tests {
     }
 
     #[test]
+    fn prices_were_updated_the_hour_before_the_newest_transaction() {
+        let updated_at =
+            |anchor| body_json(&render_pricing(anchor, false))["data"]["updated_at"].clone();
+        assert_eq!(updated_at(FIXED_ANCHOR), "2026-11-20 09:00:00");
+        assert_eq!(updated_at(1_800_000_000), "2027-01-15 07:00:00");
+        assert_eq!(updated_at(1_800_000_000 + 3_599), "2027-01-15 07:00:00");
+        assert_eq!(updated_at(0), "1969-12-31 23:00:00");
+    }
+
+    #[test]
     fn history_answer_honours_limit_and_decodes_as_wire_transactions() {
-        let data = generate(100, 2, false);
-        let answer = body_json(&render_history(&data, 5));
+        let data = generate(100, 2, FIXED_ANCHOR, false);
+        let answer = body_json(&render_history(&data, 0, 5));
         assert_eq!(answer["success"], true);
         assert_eq!(answer["data"]["total"], 5);
         let list: Vec<Transaction> =
@@ -157,7 +173,7 @@ mod tests {
         assert!(answer["data"]["transactions"][0]["id"].is_u64());
         assert!(answer["data"]["transactions"][0]["amount"].is_string());
         assert_eq!(
-            body_json(&render_history(&data, 1_000))["data"]["total"],
+            body_json(&render_history(&data, 0, 1_000))["data"]["total"],
             100
         );
     }
@@ -180,12 +196,12 @@ mod tests {
 
     #[test]
     fn hostile_answers_carry_payloads_in_every_text_field() {
-        let data = generate(200, 3, true);
+        let data = generate(200, 3, FIXED_ANCHOR, true);
         for body in [
-            render_pricing(true),
+            render_pricing(FIXED_ANCHOR, true),
             render_user_info("a@b.c", "b.c", true),
             render_user_stats(&data, 1.0),
-            render_history(&data, 200),
+            render_history(&data, 0, 200),
             render_error("License not found", true),
         ] {
             assert_all_text_hostile(&body_json(&body));

@@ -1,6 +1,7 @@
 //! The sample API's data: a seeded history of transactions (`credits/history`) and its
 //! totals (`user/stats`), optionally with hostile text in every field. Pure: the same
-//! count, seed and flag always give the same history.
+//! count, seed, anchor (the newest transaction's time) and flag always give the same
+//! history.
 
 use serde::Serialize;
 
@@ -11,8 +12,12 @@ pub const HOSTILE_PREFIX: &str = "=cmd|' /C calc'!A0 ";
 pub const HOSTILE_SUFFIX: &str =
     " <script>alert(1)</script> \"'><img src=x onerror=alert(1)> javascript:alert(1)";
 
-/// `created_at` of the newest transaction: 2026-11-20 10:04:11 UTC.
-const NEWEST_UNIX: i64 = 1_795_169_051;
+/// A fixed anchor, 2026-11-20 10:04:11 UTC, for what must give the same bytes every day:
+/// the tests, the fuzz seeds, the benchmarks.
+pub const FIXED_ANCHOR: i64 = 1_795_169_051;
+/// The latest anchor [`parse_anchor`] accepts: 9999-12-31 23:59:59 UTC (four-digit years
+/// keep `created_at` sortable as text).
+const MAX_ANCHOR: i64 = 253_402_300_799;
 /// The newest transaction's id is this plus the number of transactions.
 const BASE_ID: u64 = 88_231;
 
@@ -51,6 +56,8 @@ pub struct Totals {
 pub struct SampleData {
     pub transactions: Vec<SampleTransaction>,
     pub totals: Totals,
+    /// `created_at` of the newest transaction, in Unix seconds.
+    pub anchor: i64,
     /// Whether text fields carry the hostile payloads.
     pub hostile: bool,
 }
@@ -135,8 +142,9 @@ const USAGE_KINDS: [UsageKind; 4] = [
 ];
 
 /// Generates `count` transactions, newest first, from `seed`: about 90% usage, 8%
-/// purchases and 2% refunds, a few minutes apart going back from 2026-11-20 10:04:11.
-pub fn generate(count: usize, seed: u64, hostile: bool) -> SampleData {
+/// purchases and 2% refunds, 1 to 7 minutes apart (4 on average: 10,000 span about 28
+/// days) going back from `anchor` (Unix seconds, UTC), the newest one's `created_at`.
+pub fn generate(count: usize, seed: u64, anchor: i64, hostile: bool) -> SampleData {
     let taint = |s: String| taint(hostile, s);
     let mut rng = SplitMix(seed);
     let mut totals = Totals::default();
@@ -144,10 +152,7 @@ pub fn generate(count: usize, seed: u64, hostile: bool) -> SampleData {
     let mut age_secs: i64 = 0;
     for i in 0..count {
         let id = BASE_ID + (count - i) as u64;
-        let created_at = chrono::DateTime::from_timestamp(NEWEST_UNIX - age_secs, 0)
-            .unwrap_or_default()
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string();
+        let created_at = format_unix(anchor.saturating_sub(age_secs));
         age_secs += rng.range(60, 420) as i64;
 
         let roll = rng.range(0, 99);
@@ -219,8 +224,39 @@ pub fn generate(count: usize, seed: u64, hostile: bool) -> SampleData {
     SampleData {
         transactions,
         totals,
+        anchor,
         hostile,
     }
+}
+
+/// Unix seconds as the contract's UTC `YYYY-MM-DD HH:MM:SS` (the epoch if out of range).
+pub(super) fn format_unix(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .format(ANCHOR_FORMAT)
+        .to_string()
+}
+
+/// The date form of an anchor, and of every `created_at`.
+const ANCHOR_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
+/// `--anchor`: Unix seconds (`1795169051`) or a UTC time (`2026-11-20 10:04:11`), from
+/// 1970 to the end of 9999; spaces around it are ignored.
+pub fn parse_anchor(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let unix = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<i64>().ok()
+    } else {
+        chrono::NaiveDateTime::parse_from_str(text, ANCHOR_FORMAT)
+            .ok()
+            .map(|time| time.and_utc().timestamp())
+    };
+    unix.filter(|unix| (0..=MAX_ANCHOR).contains(unix))
+        .ok_or_else(|| {
+            "not Unix seconds or a UTC time like \"2026-11-20 10:04:11\" \
+             (from 1970 to 9999)"
+                .to_string()
+        })
 }
 
 /// Wraps a text field in the hostile payloads when asked to.
@@ -246,16 +282,92 @@ mod tests {
 
     #[test]
     fn same_seed_gives_the_same_history_and_bytes() {
-        let a = generate(500, 7, false);
-        let b = generate(500, 7, false);
+        let a = generate(500, 7, FIXED_ANCHOR, false);
+        let b = generate(500, 7, FIXED_ANCHOR, false);
         assert_eq!(a, b);
-        assert_eq!(render_history(&a, 500), render_history(&b, 500));
-        assert_ne!(generate(500, 8, false).transactions, a.transactions);
+        assert_eq!(render_history(&a, 0, 500), render_history(&b, 0, 500));
+        assert_ne!(
+            generate(500, 8, FIXED_ANCHOR, false).transactions,
+            a.transactions
+        );
+    }
+
+    #[test]
+    fn the_newest_transaction_is_at_the_anchor_and_only_the_times_follow_it() {
+        let anchor = 1_800_000_000; // 2027-01-15 08:00:00 UTC
+        let a = generate(1_000, 7, anchor, false);
+        assert_eq!(a.anchor, anchor);
+        assert_eq!(a.transactions[0].created_at, "2027-01-15 08:00:00");
+        assert_eq!(a, generate(1_000, 7, anchor, false));
+        // Another anchor moves every time by the same amount and changes nothing else.
+        let b = generate(1_000, 7, FIXED_ANCHOR, false);
+        assert_eq!(b.transactions[0].created_at, "2026-11-20 10:04:11");
+        assert_eq!(a.totals, b.totals);
+        let unix = |t: &SampleTransaction| {
+            chrono::NaiveDateTime::parse_from_str(&t.created_at, ANCHOR_FORMAT)
+                .unwrap()
+                .and_utc()
+                .timestamp()
+        };
+        for (x, y) in a.transactions.iter().zip(&b.transactions) {
+            assert_eq!(unix(x) - unix(y), anchor - FIXED_ANCHOR);
+            let moved = SampleTransaction {
+                created_at: y.created_at.clone(),
+                ..x.clone()
+            };
+            assert_eq!(&moved, y);
+        }
+        // Hostile text wraps the anchored time too.
+        let hostile = generate(3, 7, anchor, true);
+        assert!(
+            hostile.transactions[0]
+                .created_at
+                .contains(&format!("{HOSTILE_PREFIX}2027-01-15 08:00:00"))
+        );
+    }
+
+    #[test]
+    fn ten_thousand_transactions_span_about_four_weeks() {
+        let data = generate(10_000, 5512, FIXED_ANCHOR, false);
+        let oldest = &data.transactions[9_999].created_at;
+        assert!(
+            ("2026-10-20".."2026-10-27").contains(&oldest.as_str()),
+            "{oldest}"
+        );
+    }
+
+    #[test]
+    fn an_anchor_is_unix_seconds_or_a_utc_time() {
+        assert_eq!(parse_anchor("1795169051"), Ok(FIXED_ANCHOR));
+        assert_eq!(parse_anchor(" 1795169051 "), Ok(FIXED_ANCHOR));
+        assert_eq!(parse_anchor("2026-11-20 10:04:11"), Ok(FIXED_ANCHOR));
+        assert_eq!(parse_anchor("0"), Ok(0));
+        assert_eq!(parse_anchor("1970-01-01 00:00:00"), Ok(0));
+        assert_eq!(parse_anchor("9999-12-31 23:59:59"), Ok(MAX_ANCHOR));
+        for bad in [
+            "",
+            "now",
+            "-5",
+            "+5",
+            "1.5",
+            "1795169051s",
+            "2026-11-20",
+            "2026-11-20T10:04:11",
+            "2026-11-20 10:04",
+            "2026-11-31 10:04:11",
+            "2026-11-20 25:04:11",
+            "2026-11-20 10:04:11 UTC",
+            "253402300800",
+            "99999999999999999999",
+        ] {
+            let error = parse_anchor(bad).unwrap_err();
+            assert!(error.contains("2026-11-20 10:04:11"), "{bad:?}: {error}");
+        }
     }
 
     #[test]
     fn history_is_newest_first_with_ids_falling() {
-        let data = generate(10_000, 5512, false);
+        let data = generate(10_000, 5512, FIXED_ANCHOR, false);
         assert_eq!(data.transactions.len(), 10_000);
         let first = &data.transactions[0];
         assert_eq!(first.created_at, "2026-11-20 10:04:11");
@@ -268,7 +380,7 @@ mod tests {
 
     #[test]
     fn history_is_mostly_usage_with_some_purchases_and_refunds() {
-        let data = generate(10_000, 5512, false);
+        let data = generate(10_000, 5512, FIXED_ANCHOR, false);
         let count = |kind: &str| {
             data.transactions
                 .iter()

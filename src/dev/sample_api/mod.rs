@@ -8,8 +8,9 @@
 //! `tokenusage sample-api` in `cli.rs`). I/O: [`SampleApi::start`] binds a TCP listener and
 //! serves it on the development server's threads ([`crate::dev::http`]); [`run`] also
 //! prints the URL on stdout and stops on SIGTERM/SIGINT ([`crate::transport::signals`]).
-//! Data generation and rendering are pure and seeded: the same options always give the
-//! same bytes.
+//! Data generation and rendering are pure and seeded: the same options, an
+//! [`anchor`](SampleApiOptions::anchor) given, always give the same bytes; without one the
+//! history ends when the API starts, so a demo shows recent activity.
 
 pub mod answers;
 pub mod data;
@@ -29,7 +30,10 @@ use crate::transport::signals;
 pub use answers::{
     render_error, render_history, render_pricing, render_user_info, render_user_stats,
 };
-pub use data::{HOSTILE_PREFIX, HOSTILE_SUFFIX, SampleData, SampleTransaction, Totals, generate};
+pub use data::{
+    FIXED_ANCHOR, HOSTILE_PREFIX, HOSTILE_SUFFIX, SampleData, SampleTransaction, Totals, generate,
+    parse_anchor,
+};
 pub use faults::{DEFAULT_REDIRECT_TARGET, Fault, GZIP_BOMB_BYTES, HANG_FOR, HUGE_BODY_BYTES};
 
 use server::State;
@@ -63,6 +67,17 @@ pub struct SampleApiOptions {
     pub fault: Fault,
     /// Seed of the generated history.
     pub seed: u64,
+    /// `created_at` of the newest transaction, in Unix seconds; `None`: the moment the API
+    /// starts, rounded down to the second. [`FIXED_ANCHOR`] keeps a test's dates fixed.
+    pub anchor: Option<i64>,
+}
+
+impl SampleApiOptions {
+    /// The newest transaction's time: [`anchor`](Self::anchor), or now.
+    pub fn anchor_or_now(&self) -> i64 {
+        self.anchor
+            .unwrap_or_else(|| chrono::Utc::now().timestamp())
+    }
 }
 
 impl Default for SampleApiOptions {
@@ -74,6 +89,7 @@ impl Default for SampleApiOptions {
             hostile: false,
             fault: Fault::None,
             seed: 5512,
+            anchor: None,
         }
     }
 }
@@ -152,6 +168,12 @@ impl SampleApi {
     /// Changes the `user/stats` balance of the following calls.
     pub fn set_balance(&self, balance: f64) {
         self.state.set_balance(balance);
+    }
+
+    /// Leaves the newest `count` transactions out of the following history answers, as
+    /// if they had not happened yet (0: all of them again).
+    pub fn hide_newest(&self, count: usize) {
+        self.state.hide_newest(count);
     }
 
     /// Stops serving: calls in progress (a hang, a delay) give up unanswered, and every

@@ -26,6 +26,9 @@ use super::{DEFAULT_LIMIT, ENDPOINTS, OTHER_ENDPOINT, SampleApiOptions};
 /// Distinct `limit` values whose history is kept pre-rendered.
 const MAX_CACHED_LIMITS: usize = 16;
 
+/// A history answer's newest hidden and limit.
+type HistoryKey = (usize, usize);
+
 /// The state the request handler shares with the [`SampleApi`](super::SampleApi) handle.
 pub(super) struct State {
     data: SampleData,
@@ -38,14 +41,23 @@ pub(super) struct State {
     /// Calls being answered now, and the most at once: shows a client calls in parallel.
     in_flight: AtomicUsize,
     pub(super) max_in_flight: AtomicUsize,
-    history: Mutex<HashMap<usize, Arc<[u8]>>>,
+    /// Rendered history answers by (newest hidden, limit).
+    history: Mutex<HashMap<HistoryKey, Arc<[u8]>>>,
+    /// The newest transactions left out of the history answer, as if they had not
+    /// happened yet: moving it moves the API's window (`/__control/hide?newest=N`).
+    hidden: AtomicUsize,
     shutdown: Arc<AtomicBool>,
 }
 
 impl State {
     pub(super) fn new(options: &SampleApiOptions, shutdown: Arc<AtomicBool>) -> Self {
         State {
-            data: generate(options.transactions, options.seed, options.hostile),
+            data: generate(
+                options.transactions,
+                options.seed,
+                options.anchor_or_now(),
+                options.hostile,
+            ),
             delay: options.delay,
             balance: AtomicU64::new(options.balance.to_bits()),
             faults: Faults::new(options.fault),
@@ -53,6 +65,7 @@ impl State {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             history: Mutex::new(HashMap::new()),
+            hidden: AtomicUsize::new(0),
             shutdown,
         }
     }
@@ -77,20 +90,26 @@ impl State {
         self.max_in_flight.store(0, Ordering::SeqCst);
     }
 
+    pub(super) fn hide_newest(&self, count: usize) {
+        self.hidden.store(count, Ordering::SeqCst);
+    }
+
     pub(super) fn set_balance(&self, balance: f64) {
         self.balance.store(balance.to_bits(), Ordering::SeqCst);
     }
 
-    /// The history answer for `limit`, rendered once per limit.
+    /// The history answer for `limit`, rendered once per limit and window.
     pub(super) fn history(&self, limit: usize) -> Arc<[u8]> {
+        let hidden = self.hidden.load(Ordering::SeqCst);
         let limit = limit.min(self.data.transactions.len());
+        let key = (hidden, limit);
         let mut cache = self.history.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(body) = cache.get(&limit) {
+        if let Some(body) = cache.get(&key) {
             return Arc::clone(body);
         }
-        let body: Arc<[u8]> = render_history(&self.data, limit).into();
+        let body: Arc<[u8]> = render_history(&self.data, hidden, limit).into();
         if cache.len() < MAX_CACHED_LIMITS {
-            cache.insert(limit, Arc::clone(&body));
+            cache.insert(key, Arc::clone(&body));
         }
         body
     }
@@ -149,7 +168,7 @@ impl State {
             return HttpResponse::json(400, render_error("Missing license_key", hostile));
         }
         let body: HttpBody = match endpoint {
-            "pricing/current" => render_pricing(hostile).into(),
+            "pricing/current" => render_pricing(self.data.anchor, hostile).into(),
             "user/info" => render_user_info(
                 query_param(&query, "email"),
                 query_param(&query, "domain"),
@@ -171,7 +190,7 @@ impl State {
         HttpResponse::json(200, body)
     }
 
-    /// `/__control/{calls,reset,fault?name=..,balance?value=..}`.
+    /// `/__control/{calls,reset,fault?name=..,balance?value=..,hide?newest=..}`.
     fn control(&self, command: &str, query: &[(String, String)]) -> HttpResponse {
         match command {
             "calls" => {
@@ -199,6 +218,13 @@ impl State {
                     HttpResponse::json(200, to_json(&json!({"balance": balance})))
                 }
                 _ => HttpResponse::json(400, render_error("Bad balance", false)),
+            },
+            "hide" => match query_param(query, "newest").trim().parse::<usize>() {
+                Ok(newest) => {
+                    self.hide_newest(newest);
+                    HttpResponse::json(200, to_json(&json!({"hidden": newest})))
+                }
+                _ => HttpResponse::json(400, render_error("Bad count", false)),
             },
             _ => HttpResponse::json(404, render_error("Unknown control command", false)),
         }
