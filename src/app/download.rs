@@ -20,9 +20,13 @@ impl Visit<'_> {
             return self.dashboard(notices, false);
         }
         let gathered = self.gatherer(false).gather(Needs::HISTORY);
-        let history = match required(gathered.history) {
-            Ok(history) => history,
-            Err(error) => {
+        // The kept history, everything ever fetched, when there is one: it also stands
+        // in for a history the license server did not send (stale beats blank).
+        let kept = gathered.kept.filter(|kept| kept.len > 0);
+        let history = match (required(gathered.history), &kept) {
+            (Ok(history), _) => Some(history),
+            (Err(_), Some(_)) => None,
+            (Err(error), None) => {
                 eprintln!("tokenusage: download: {}", debug_message(&error));
                 let message = strings.get("token_usage_download_failed").to_string();
                 notices.push(Notice::error(message.clone()));
@@ -34,16 +38,8 @@ impl Visit<'_> {
                     });
             }
         };
-        // The kept history, everything ever fetched, when there is one.
-        let kept = gathered.kept.filter(|kept| kept.len > 0);
-        if history.value.is_empty() && kept.is_none() {
-            notices.push(Notice::info(
-                strings.get("token_usage_no_transactions_download"),
-            ));
-            return self.dashboard(notices, false);
-        }
-        let csv = match kept {
-            Some(kept) => {
+        let csv = match (kept, history) {
+            (Some(kept), _) => {
                 // The first page, read once per generation, stands for this version.
                 let version = kept.page(0..PER_PAGE).map_err(kept_failed)?;
                 self.site
@@ -57,7 +53,7 @@ impl Visit<'_> {
                     })
                     .map_err(RequestError::Csv)?
             }
-            None => self
+            (None, Some(history)) if !history.value.is_empty() => self
                 .site
                 .csv
                 .get_or_make(&history.value, (), || {
@@ -65,6 +61,12 @@ impl Visit<'_> {
                     export::write_csv(&mut body, history.value.iter()).map(|()| body)
                 })
                 .map_err(RequestError::Csv)?,
+            (None, _) => {
+                notices.push(Notice::info(
+                    strings.get("token_usage_no_transactions_download"),
+                ));
+                return self.dashboard(notices, false);
+            }
         };
         let body = csv.as_ref().clone();
         let today = local_date(self.now, config.timezone);

@@ -14,10 +14,14 @@ use crate::data::fetch::{Needs, Stale, required};
 use crate::data::history::{PER_PAGE, paginate};
 use crate::data::i18n::Strings;
 use crate::data::kept_history::{Kept, KeptError};
-use crate::data::license_api::ApiError;
+use crate::data::license_api::{ApiError, Endpoint};
 use crate::transport::response::Response;
 use crate::view::dashboard::{self, Notice, PageData, ViewSettings};
 use crate::view::insights::{self, Facts, Insights};
+
+use std::sync::Arc;
+
+use super::site::InsightsKey;
 
 impl Visit<'_> {
     /// The dashboard; `refresh` fetches everything afresh (Refresh Data).
@@ -36,33 +40,53 @@ impl Visit<'_> {
         let stats = required(gathered.stats).map_err(RequestError::Api)?;
         let pricing = required(gathered.pricing);
         let mut history = required(gathered.history);
+        let mut stale = gathered.stale;
         // The table shows the kept history (everything ever fetched), the insights its
         // sums; without it the page shows the history as the license server sent it.
         let mut insights = None;
         if let Some(kept) = &gathered.kept {
             match self.kept_parts(kept, stats.value.balance) {
                 Ok((page, found)) => {
-                    if let (Ok(shown), Some(page)) = (history.as_mut(), page) {
-                        shown.value = page;
-                    }
+                    history = match (history, page) {
+                        (Ok(shown), Some(page)) => Ok(Sourced {
+                            value: page,
+                            ..shown
+                        }),
+                        // Stale beats blank: no history came (cache cleared, API down),
+                        // but the kept one is shown, with the failure and its age.
+                        (Err(error), Some(page)) => {
+                            let fetched_at = kept.fetched_at.unwrap_or(self.now);
+                            stale.push(Stale {
+                                part: Endpoint::History,
+                                error,
+                                fetched_at,
+                            });
+                            Ok(Sourced {
+                                value: page,
+                                fetched_at,
+                                from_cache: true,
+                            })
+                        }
+                        (history, None) => history,
+                    };
                     insights = Some(found);
                 }
                 Err(error) => notices.push(Notice::info(error.to_string())),
             }
         }
         // Success only when every part came fresh from the license server.
-        if refresh && pricing.is_ok() && history.is_ok() && gathered.stale.is_empty() {
+        if refresh && pricing.is_ok() && history.is_ok() && stale.is_empty() {
             notices.push(Notice::success(
                 config.strings.get("token_usage_data_refreshed"),
             ));
         }
-        for part in &gathered.stale {
+        for part in &stale {
             // A resting part made no call: the failure it rests after was logged.
             if !matches!(part.error, ApiError::Resting { .. }) {
                 eprintln!("tokenusage: license API: {}", debug_message(&part.error));
             }
         }
-        notices.extend(stale_banners(&gathered.stale, self.now, &config.strings));
+        notices.extend(stale_banners(&stale, self.now, &config.strings));
         notices.extend(gathered.warnings.into_iter().map(Notice::info));
         let history_list = history
             .as_ref()
@@ -78,7 +102,7 @@ impl Visit<'_> {
             stats,
             pricing: pricing.map_err(|e| e.to_string()),
             history: history_list,
-            insights: insights.as_ref(),
+            insights: insights.as_deref(),
         };
         let rows_key = RowsKey {
             page: crate::data::history::paginate(
@@ -150,7 +174,7 @@ impl Visit<'_> {
         &self,
         kept: &Kept,
         balance: f64,
-    ) -> Result<(Option<History>, Insights), KeptError> {
+    ) -> Result<(Option<History>, Arc<Insights>), KeptError> {
         let page = if kept.len == 0 {
             None
         } else {
@@ -160,8 +184,18 @@ impl Visit<'_> {
         let zone = self.config.timezone;
         let today = local_date(self.now, zone);
         let summary = kept.summary(self.now, insights::first_day_needed(today))?;
-        let facts = Facts::of(&summary, self.now, zone, balance);
-        Ok((page, insights::insights(&facts)))
+        // Worked out once per summary (a minute of one generation) and balance.
+        let key = InsightsKey {
+            summary: Arc::downgrade(&summary),
+            balance: balance.to_bits(),
+            zone,
+        };
+        let found = self.site.insights.get_or_make(key, |_| {
+            Ok::<_, KeptError>(insights::insights(&Facts::of(
+                &summary, self.now, zone, balance,
+            )))
+        })?;
+        Ok((page, found))
     }
 }
 

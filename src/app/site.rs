@@ -12,9 +12,10 @@ use crate::auth::csrf;
 use crate::data::config::ConfigStore;
 use crate::data::fetch::{HistoryMemo, InFlight};
 use crate::data::i18n::Strings;
-use crate::data::kept_history::KeptHistories;
+use crate::data::kept_history::{KeptHistories, Summary};
 use crate::data::last_good::LastGood;
 use crate::data::license_api::ApiClient;
+use crate::view::insights::Insights;
 use crate::view::render::{Renderer, TemplateError};
 
 /// The clock, in Unix seconds; tests pass a fixed one.
@@ -91,6 +92,8 @@ pub struct Site {
     pub(super) rows: Derived<RowsKey, String>,
     /// Recently rendered dashboards by the view they show.
     pub(super) pages: Recent<PageKey, RenderedPage>,
+    /// Insights worked out, by the summary they came from and the balance.
+    pub(super) insights: Recent<InsightsKey, Insights>,
     /// What a kept page was rendered with in place of a browser's CSRF token: random per
     /// process, so no text from the license server can contain it.
     pub(super) token_placeholder: String,
@@ -107,6 +110,27 @@ const CSV_KEPT: usize = 4;
 const ROWS_KEPT: usize = 64;
 /// Rendered dashboards kept, without their rows (about 10 KB each with their view).
 const PAGES_KEPT: usize = 64;
+
+/// Insights kept: one per installation viewed this minute, for the busiest.
+const INSIGHTS_KEPT: usize = 16;
+
+/// What insights depend on: the very summary (held weakly: the same allocation), the
+/// balance's bits and the zone.
+pub(super) struct InsightsKey {
+    pub summary: std::sync::Weak<Summary>,
+    pub balance: u64,
+    pub zone: chrono_tz::Tz,
+}
+
+impl PartialEq for InsightsKey {
+    fn eq(&self, other: &Self) -> bool {
+        // A summary let go can no longer be asked for: its key matches nothing.
+        self.summary.strong_count() > 0
+            && std::ptr::eq(self.summary.as_ptr(), other.summary.as_ptr())
+            && self.balance == other.balance
+            && self.zone == other.zone
+    }
+}
 
 /// What a page of rows depends on besides the history: the page, the zone and the very
 /// strings it was rendered with (a changed translation file loads new ones).
@@ -145,6 +169,7 @@ impl Site {
             csv: Derived::new(CSV_KEPT),
             rows: Derived::new(ROWS_KEPT),
             pages: Recent::new(PAGES_KEPT),
+            insights: Recent::new(INSIGHTS_KEPT),
             token_placeholder: csrf::nonce_from_bytes(&(options.random)()),
             account_ttl: options.account_ttl.as_secs() as i64,
             one_request: options.one_request,

@@ -359,7 +359,15 @@ impl Gatherer {
         g.history = history.map(|p| self.settle(g, Endpoint::History, p, history_old, started));
         if needs.history {
             match self.keep() {
-                Ok(kept) => gathered.kept = Some(kept),
+                Ok(kept) => {
+                    if kept.len >= kept_history::MAX_KEPT {
+                        gathered.warnings.push(format!(
+                            "The kept history holds its limit of {} transactions: newer ones are not kept.",
+                            kept_history::MAX_KEPT
+                        ));
+                    }
+                    gathered.kept = Some(kept);
+                }
                 Err(error) => gathered.warnings.push(error.to_string()),
             }
         }
@@ -634,7 +642,11 @@ impl Gatherer {
             .kept
             .get(&self.install.kept_history(), self.config.timezone)
             .and_then(|kept| {
-                kept_history::lock(&kept).absorb(&history, written.map(|stamp| (path, stamp)))
+                kept_history::lock(&kept).absorb(
+                    &history,
+                    self.now,
+                    written.map(|stamp| (path, stamp)),
+                )
             });
         let sourced = Sourced {
             value: history,

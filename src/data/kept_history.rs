@@ -23,9 +23,14 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use crate::data::cache::{self, HistoryFiles, local_date};
+use crate::data::digest::hex;
 use crate::data::history::TransactionList;
 use crate::data::license_api::wire::Transaction;
 use crate::data::stamp::FileStamp;
+
+/// The most transactions kept: decades of a busy site (1,000 a day is 365,000 a year),
+/// about 2 GB; it bounds the disk a license server sending new ids on every call can fill.
+pub const MAX_KEPT: usize = 5_000_000;
 
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -152,6 +157,8 @@ pub struct KeptHistory {
     conn: Connection,
     path: PathBuf,
     zone: Tz,
+    /// [`MAX_KEPT`], smaller in tests.
+    limit: usize,
 }
 
 impl fmt::Debug for KeptHistory {
@@ -164,12 +171,18 @@ impl fmt::Debug for KeptHistory {
 }
 
 /// A transaction ready to store.
-struct Row {
+/// A transaction ready to store: what the columns and day sums need, and its text
+/// borrowed from the list (a window of 10,000 is not copied).
+struct Row<'a> {
     key: String,
     unix: Option<i64>,
     kind: Kind,
-    transaction: Transaction,
-    raw: String,
+    service: String,
+    /// Signed, finite.
+    amount: f64,
+    tokens: u64,
+    images: u64,
+    raw: &'a str,
 }
 
 impl KeptHistory {
@@ -192,6 +205,7 @@ impl KeptHistory {
             conn,
             path: path.to_path_buf(),
             zone,
+            limit: MAX_KEPT,
         };
         kept.prepare().map_err(|e| fail(e.into()))?;
         Ok(kept)
@@ -210,7 +224,13 @@ impl KeptHistory {
             .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
         // With WAL, NORMAL loses nothing a crashed process committed (only a power cut
         // may take the last transactions), and is much faster than FULL.
-        self.conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        // A small page cache: one process may hold a connection per installation (the
+        // reads are a page of rows and a few hundred day sums). The WAL file is cut back
+        // after a checkpoint instead of keeping its largest size.
+        self.conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -512;
+             PRAGMA journal_size_limit = 4194304;",
+        )?;
         let ready: Option<String> = self
             .conn
             .query_row("SELECT value FROM meta WHERE key = 'zone'", [], |r| {
@@ -255,6 +275,26 @@ impl KeptHistory {
             .map_err(|e| self.fail(e))
     }
 
+    /// The generation, the count and when the newest history read was fetched, in one
+    /// query (every view asks).
+    fn state(&self) -> Result<(i64, usize, Option<i64>), KeptError> {
+        self.conn
+            .query_row(
+                "SELECT coalesce((SELECT value FROM meta WHERE key = 'generation'), 0),
+                        (SELECT coalesce(max(pos) + 1, 0) FROM tx),
+                        (SELECT value FROM meta WHERE key = 'fetched_at')",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        usize::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                        r.get(2)?,
+                    ))
+                },
+            )
+            .map_err(|e| self.fail(e))
+    }
+
     /// Transactions kept.
     pub fn count(&self) -> Result<usize, KeptError> {
         let count: i64 = self
@@ -264,20 +304,31 @@ impl KeptHistory {
         Ok(usize::try_from(count).unwrap_or(0))
     }
 
-    /// Keeps the transactions of `list` not kept yet, in one transaction; `source` (a
-    /// cache file and its stamp) is recorded as read. Returns how many were new.
+    /// Keeps the transactions of `list` (fetched at `fetched_at`, Unix seconds) not kept
+    /// yet, in one transaction; `source` (a cache file and its stamp) is recorded as read. Returns how many were new; at the
+    /// limit, what fits is kept and the error says the rest was not.
     pub fn absorb(
         &mut self,
         list: &TransactionList,
+        fetched_at: i64,
         source: Option<(&Path, FileStamp)>,
     ) -> Result<usize, KeptError> {
-        let mut rows = rows_of(list);
-        let zone = self.zone;
+        // A window read before, unchanged (a view's fetch when nothing happened since),
+        // adds nothing: recognised by its digest instead of 10,000 lookups.
+        let digest = window_digest(list);
+        let mut rows = if self.meta_text("window")?.as_deref() == Some(digest.as_str()) {
+            Vec::new()
+        } else {
+            rows_of(list)
+        };
+        let (zone, limit) = (self.zone, self.limit as i64);
+        let mut full = false;
         let result = (|| -> rusqlite::Result<usize> {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let added = insert_rows(&tx, &mut rows, zone)?;
+            let added;
+            (added, full) = insert_rows(&tx, &mut rows, zone, limit)?;
             if let Some((path, stamp)) = source {
                 tx.execute(
                     "INSERT OR REPLACE INTO sources (path, stamp) VALUES (?1, ?2)",
@@ -287,10 +338,32 @@ impl KeptHistory {
             if added > 0 {
                 bump_generation(&tx)?;
             }
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('fetched_at', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+                [fetched_at],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('window', ?1)",
+                [&digest],
+            )?;
             tx.commit()?;
             Ok(added)
         })();
-        result.map_err(|e| self.fail(e))
+        let added = result.map_err(|e| self.fail(e))?;
+        if added > 1000 {
+            // Best effort: a large fill leaves a large WAL; fold it in and cut it back.
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+        if full {
+            return Err(self.fail(format!(
+                "it holds its limit of {} transactions; newer ones were not kept",
+                self.limit
+            )));
+        }
+        Ok(added)
     }
 
     /// True when the file at `path` was read into the history as it is now.
@@ -330,7 +403,7 @@ impl KeptHistory {
                 continue;
             }
             if let Some(cached) = cache::read_transactions(&path) {
-                added += self.absorb(&cached.value, Some((&path, stamp)))?;
+                added += self.absorb(&cached.value, cached.timestamp, Some((&path, stamp)))?;
             }
         }
         if first_use {
@@ -342,6 +415,13 @@ impl KeptHistory {
                 .map_err(|e| self.fail(e))?;
         }
         Ok(added)
+    }
+
+    fn meta_text(&self, key: &str) -> Result<Option<String>, KeptError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.fail(e))
     }
 
     fn meta_flag(&self, key: &str) -> Result<bool, KeptError> {
@@ -508,24 +588,39 @@ impl KeptHistory {
 
 /// The transactions of a list, oldest first as the server sent them (it sends newest
 /// first), in time order: equal times keep the server's order.
-fn rows_of(list: &TransactionList) -> Vec<Row> {
+fn rows_of(list: &TransactionList) -> Vec<Row<'_>> {
     let mut rows: Vec<Row> = (0..list.len())
         .rev()
         .filter_map(|i| {
             let raw = list.raw(i)?;
-            let transaction = decode(raw);
-            let key = key_of(&transaction, raw);
+            let t = decode(raw);
+            let amount = t.signed_amount();
             Some(Row {
-                key,
-                unix: utc_seconds(&transaction.created_at),
-                kind: Kind::of(&transaction.transaction_type),
-                transaction,
-                raw: raw.to_string(),
+                key: key_of(&t, raw),
+                unix: utc_seconds(&t.created_at),
+                kind: Kind::of(&t.transaction_type),
+                amount: if amount.is_finite() { amount } else { 0.0 },
+                tokens: t.tokens_used,
+                images: t.images_processed,
+                service: t.service_type,
+                raw,
             })
         })
         .collect();
     rows.sort_by_key(|row| row.unix);
     rows
+}
+
+/// A digest of a list's entries as sent.
+fn window_digest(list: &TransactionList) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for i in 0..list.len() {
+        if let Some(raw) = list.raw(i) {
+            context.update(raw.as_bytes());
+            context.update(b"\n");
+        }
+    }
+    hex(context.finish().as_ref())
 }
 
 fn decode(raw: &str) -> Transaction {
@@ -542,8 +637,7 @@ fn key_of(transaction: &Transaction, raw: &str) -> String {
         .map(|value| value.to_string())
         .unwrap_or_else(|_| raw.to_string());
     let digest = ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes());
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", hex(digest.as_ref()))
 }
 
 /// `created_at` (`YYYY-MM-DD HH:MM:SS`, UTC) in Unix seconds.
@@ -575,13 +669,15 @@ fn day_key(unix: Option<i64>, zone: Tz) -> String {
 
 type DayKey = (String, String);
 
-/// Inserts the rows not kept yet and adds them to their days; renumbers the positions
-/// when one is older than the newest kept.
+/// Inserts the rows not kept yet, up to `limit` in all, and adds them to their days;
+/// renumbers the positions when one is older than the newest kept. Returns how many were
+/// added and whether the limit stopped any.
 fn insert_rows(
     tx: &rusqlite::Transaction<'_>,
-    rows: &mut [Row],
+    rows: &mut [Row<'_>],
     zone: Tz,
-) -> rusqlite::Result<usize> {
+    limit: i64,
+) -> rusqlite::Result<(usize, bool)> {
     let newest: Option<Option<i64>> = tx
         .query_row("SELECT unix FROM tx ORDER BY pos DESC LIMIT 1", [], |r| {
             r.get(0)
@@ -596,21 +692,28 @@ fn insert_rows(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     let mut added = 0;
+    let mut full = false;
     for row in rows.iter_mut() {
-        let t = &row.transaction;
-        let amount = t.signed_amount();
-        let amount = if amount.is_finite() { amount } else { 0.0 };
-        let tokens = i64::try_from(t.tokens_used).unwrap_or(i64::MAX);
-        let images = i64::try_from(t.images_processed).unwrap_or(i64::MAX);
+        if next_pos >= limit {
+            // Newest last: what is left is the newest; keep the oldest whole, say so.
+            full = tx
+                .query_row("SELECT 1 FROM tx WHERE key = ?1", [&row.key], |_| Ok(()))
+                .optional()?
+                .is_none();
+            if full {
+                break;
+            }
+            continue;
+        }
         let changed = insert.execute(params![
             row.key,
             next_pos,
             row.unix,
             row.kind as i64,
-            t.service_type,
-            amount,
-            tokens,
-            images,
+            row.service,
+            row.amount,
+            i64::try_from(row.tokens).unwrap_or(i64::MAX),
+            i64::try_from(row.images).unwrap_or(i64::MAX),
             row.raw
         ])?;
         if changed == 0 {
@@ -621,11 +724,9 @@ fn insert_rows(
         if newest.is_some_and(|newest| row.unix < newest) {
             renumber = true;
         }
-        let key = (day_key(row.unix, zone), t.service_type.clone());
-        let sums = days
-            .entry(key)
-            .or_insert_with(|| empty_day(&t.service_type));
-        add_to_day(sums, row.kind, amount, t.tokens_used, t.images_processed);
+        let key = (day_key(row.unix, zone), row.service.clone());
+        let sums = days.entry(key).or_insert_with(|| empty_day(&row.service));
+        add_to_day(sums, row.kind, row.amount, row.tokens, row.images);
     }
     drop(insert);
     if renumber {
@@ -637,7 +738,7 @@ fn insert_rows(
         )?;
     }
     add_days(tx, days)?;
-    Ok(added)
+    Ok((added, full))
 }
 
 fn empty_day(service: &str) -> DaySums {
@@ -732,7 +833,7 @@ fn unix_as_rfc3339<S: serde::Serializer>(
 /// summaries, valid while the history's generation is unchanged.
 #[derive(Debug, Default)]
 pub struct KeptHistories {
-    open: Mutex<HashMap<PathBuf, OpenHistory>>,
+    open: Mutex<OpenHistories>,
     pages: Mutex<Vec<(PageKey, Arc<TransactionList>)>>,
     summaries: Mutex<Vec<(SummaryKey, Arc<Summary>)>>,
 }
@@ -742,8 +843,16 @@ const PAGES_KEPT: usize = 16;
 const SUMMARIES_KEPT: usize = 8;
 
 type PageKey = (PathBuf, i64, Range<usize>);
-/// An open history and the database file it was opened on.
-type OpenHistory = (FileStamp, Arc<Mutex<KeptHistory>>);
+/// At most this many databases stay open in one process (each holds a page cache of up
+/// to 512 KB); the least recently used is closed first and opened again when needed.
+const OPEN_KEPT: usize = 24;
+
+/// Open histories by path, with the database file each was opened on and a use count.
+#[derive(Debug, Default)]
+struct OpenHistories {
+    by_path: HashMap<PathBuf, (FileStamp, Arc<Mutex<KeptHistory>>, u64)>,
+    uses: u64,
+}
 type SummaryKey = (PathBuf, i64, i64, NaiveDate);
 
 /// What the insights are computed from, read from the kept history at one moment.
@@ -767,6 +876,8 @@ pub struct Kept {
     pub generation: i64,
     /// Transactions kept.
     pub len: usize,
+    /// When the newest history read into it was fetched (None: nothing read yet).
+    pub fetched_at: Option<i64>,
 }
 
 impl Kept {
@@ -829,37 +940,48 @@ impl KeptHistories {
     /// The kept history at `path`, counted in `zone`.
     pub fn get(&self, path: &Path, zone: Tz) -> Result<Arc<Mutex<KeptHistory>>, KeptError> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.uses += 1;
+        let uses = open.uses;
         let current = FileStamp::read(path);
-        if let Some((stamp, kept)) = open.get(path) {
+        if let Some((stamp, kept, last_used)) = open.by_path.get_mut(path) {
             let same_file = current.is_some_and(|c| c.inode == stamp.inode);
             if same_file && lock(kept).zone == zone {
+                *last_used = uses;
                 return Ok(kept.clone());
             }
         }
-        let kept = KeptHistory::open(path, zone)?;
+        let kept = Arc::new(Mutex::new(KeptHistory::open(path, zone)?));
         let stamp = FileStamp::read(path).unwrap_or(FileStamp {
             len: 0,
             modified_ns: 0,
             inode: 0,
         });
-        let kept = Arc::new(Mutex::new(kept));
-        open.insert(path.to_path_buf(), (stamp, kept.clone()));
+        if open.by_path.len() >= OPEN_KEPT && !open.by_path.contains_key(path) {
+            let oldest = open
+                .by_path
+                .iter()
+                .min_by_key(|(_, (_, _, last_used))| *last_used)
+                .map(|(path, _)| path.clone());
+            if let Some(oldest) = oldest {
+                open.by_path.remove(&oldest);
+            }
+        }
+        open.by_path
+            .insert(path.to_path_buf(), (stamp, kept.clone(), uses));
         Ok(kept)
     }
 
     /// The kept history at `path` as it is now.
     pub fn kept(self: &Arc<Self>, path: &Path, zone: Tz) -> Result<Kept, KeptError> {
         let history = self.get(path, zone)?;
-        let (generation, len) = {
-            let open = lock(&history);
-            (open.generation()?, open.count()?)
-        };
+        let (generation, len, fetched_at) = lock(&history).state()?;
         Ok(Kept {
             history,
             histories: self.clone(),
             path: path.to_path_buf(),
             generation,
             len,
+            fetched_at,
         })
     }
 }
@@ -904,8 +1026,8 @@ mod tests {
     fn two_overlapping_windows_keep_their_union_newest_first() {
         let tmp = tempfile::tempdir().unwrap();
         let mut kept = open(tmp.path());
-        assert_eq!(kept.absorb(&window(0..100), None).unwrap(), 100);
-        assert_eq!(kept.absorb(&window(20..120), None).unwrap(), 20);
+        assert_eq!(kept.absorb(&window(0..100), 1, None).unwrap(), 100);
+        assert_eq!(kept.absorb(&window(20..120), 1, None).unwrap(), 20);
         assert_eq!(kept.count().unwrap(), 120);
         let page = kept.page(0..5).unwrap();
         assert_eq!(page.len(), 120);
@@ -921,9 +1043,9 @@ mod tests {
     fn an_older_window_read_later_takes_its_place_in_time() {
         let tmp = tempfile::tempdir().unwrap();
         let mut kept = open(tmp.path());
-        kept.absorb(&window(50..100), None).unwrap();
+        kept.absorb(&window(50..100), 1, None).unwrap();
         let before = kept.generation().unwrap();
-        kept.absorb(&window(0..60), None).unwrap();
+        kept.absorb(&window(0..60), 1, None).unwrap();
         assert!(kept.generation().unwrap() > before);
         assert_eq!(kept.count().unwrap(), 100);
         let all: Vec<u32> = kept
@@ -940,10 +1062,10 @@ mod tests {
         let sent = r#"[{"created_at":"2026-11-20 10:00:00","transaction_type":"purchase","amount":"10.0000","description":"order 1/2"}]"#;
         // The PHP page's json_encode escapes the slash and reorders nothing.
         let php = r#"[{"created_at": "2026-11-20 10:00:00", "transaction_type": "purchase", "amount": "10.0000", "description": "order 1\/2"}]"#;
-        kept.absorb(&TransactionList::from_array(sent.into()).unwrap(), None)
+        kept.absorb(&TransactionList::from_array(sent.into()).unwrap(), 1, None)
             .unwrap();
         let again = kept
-            .absorb(&TransactionList::from_array(php.into()).unwrap(), None)
+            .absorb(&TransactionList::from_array(php.into()).unwrap(), 1, None)
             .unwrap();
         assert_eq!(again, 0);
         assert_eq!(kept.totals().unwrap().purchases, 10.0);
@@ -954,8 +1076,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("kept.sqlite");
         let mut kept = KeptHistory::open(&path, Tz::UTC).unwrap();
-        kept.absorb(&window(0..48), None).unwrap();
-        kept.absorb(&window(0..48), None).unwrap();
+        kept.absorb(&window(0..48), 1, None).unwrap();
+        kept.absorb(&window(0..48), 1, None).unwrap();
         let totals = kept.totals().unwrap();
         assert_eq!(totals.transactions, 48);
         assert!((totals.spend - 0.48).abs() < 1e-9);
@@ -1006,7 +1128,7 @@ mod tests {
                     let mut kept = KeptHistory::open(&path, Tz::UTC).unwrap();
                     for round in 0..10u32 {
                         let start = n * 1000 + round * 50;
-                        kept.absorb(&window(start..start + 60), None).unwrap();
+                        kept.absorb(&window(start..start + 60), 1, None).unwrap();
                     }
                 })
             })
@@ -1017,6 +1139,23 @@ mod tests {
         let kept = KeptHistory::open(&path, Tz::UTC).unwrap();
         assert_eq!(kept.count().unwrap(), 2 * 510);
         assert_eq!(kept.totals().unwrap().transactions, 2 * 510);
+    }
+
+    #[test]
+    fn at_its_limit_the_history_keeps_what_fits_and_says_the_rest_was_not_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut kept = open(tmp.path());
+        kept.limit = 50;
+        assert_eq!(kept.absorb(&window(0..40), 1, None).unwrap(), 40);
+        let error = kept.absorb(&window(30..70), 1, None).unwrap_err();
+        assert!(
+            error.to_string().contains("limit of 50 transactions"),
+            "{error}"
+        );
+        assert_eq!(kept.count().unwrap(), 50);
+        assert_eq!(kept.totals().unwrap().transactions, 50);
+        // Entries already kept are no news.
+        assert_eq!(kept.absorb(&window(0..50), 1, None).unwrap(), 0);
     }
 
     #[test]

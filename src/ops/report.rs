@@ -67,10 +67,8 @@ pub fn render_text(insights: &Insights) -> String {
     }
     let t = &insights.totals;
     let date = |unix: Option<i64>| {
-        unix.map(|s| {
-            crate::data::cache::local_date(s, insights.time_zone.parse().unwrap_or(Tz::UTC))
-        })
-        .map_or_else(|| "-".to_string(), |d| d.to_string())
+        unix.map(|s| crate::data::cache::local_date(s, insights.zone))
+            .map_or_else(|| "-".to_string(), |d| d.to_string())
     };
     line(format!(
         "Kept history: {} transactions from {} to {}; spent {}, purchased {}, refunded {}",

@@ -254,7 +254,7 @@ pub struct ServiceRowView {
 /// The cards of `insights`.
 pub fn insights_view(insights: &Insights) -> InsightsView {
     let today = insights.daily.last().map(|d| d.date);
-    let zone: Tz = insights.time_zone.parse().unwrap_or(Tz::UTC);
+    let zone = insights.zone;
     InsightsView {
         zone: TextView::new("token_usage_time_zone").with("{zone}", &insights.time_zone),
         runway: runway_view(insights.runway_status, insights.runway.as_ref(), today),
@@ -663,6 +663,7 @@ mod tests {
             .collect();
         Insights {
             time_zone: "Europe/Berlin".into(),
+            zone: chrono_tz::Europe::Berlin,
             balance: 5.2,
             runway_status: RunwayStatus::Estimated,
             runway: Some(runway(12.4, Urgency::Amber)),

@@ -135,6 +135,9 @@ pub struct OwnCost {
 pub struct Insights {
     /// IANA name.
     pub time_zone: String,
+    /// The same zone, for the dates shown.
+    #[serde(skip)]
+    pub zone: Tz,
     pub balance: f64,
     pub runway_status: RunwayStatus,
     pub runway: Option<Runway>,
@@ -227,6 +230,7 @@ pub fn insights(facts: &Facts) -> Insights {
     let own_cost = own_cost(&daily, &sums, today, facts.balance);
     Insights {
         time_zone: facts.zone.name().to_owned(),
+        zone: facts.zone,
         balance: facts.balance,
         runway_status,
         runway,

@@ -42,6 +42,37 @@ fn report_json(install: &Install) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Writes yesterday's transaction cache file as the PHP page does, with `count` usage
+/// entries (ids 1..=count) dated in October 2026, none of which the sample API sends.
+fn write_yesterdays_php_cache(install: &Install, count: u32) {
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let entries: Vec<String> = (1..=count)
+        .map(|id| {
+            format!(
+                r#"{{"id":{id},"created_at":"2026-10-{:02} {:02}:{:02}:00","transaction_type":"usage","service_type":"image_search via openai","amount":"-0.0100","tokens_used":5,"images_processed":1,"description":"job {id}"}}"#,
+                1 + id % 28,
+                id / 60 % 24,
+                id % 60
+            )
+        })
+        .collect();
+    fs::create_dir_all(install.transaction_cache_dir()).unwrap();
+    fs::write(
+        tokenusage::data::cache::transaction_cache_file(
+            &install.transaction_cache_dir(),
+            "demo.example.com",
+            &yesterday,
+        ),
+        format!(
+            r#"{{"timestamp":1,"domain":"demo.example.com","transactions":[{}]}}"#,
+            entries.join(",")
+        ),
+    )
+    .unwrap();
+}
+
 #[test]
 fn two_overlapping_windows_are_their_union_on_the_page_and_in_the_csv_and_outlive_clear_cache() {
     let api = sample_api(12_000);
@@ -187,31 +218,7 @@ fn processes_filling_one_kept_history_at_once_lose_nothing() {
     let install = Install::new("kept-race", &api.url());
     // Yesterday's cache file of the PHP page holds 3,000 transactions the API no longer
     // sends.
-    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
-        .format("%Y-%m-%d")
-        .to_string();
-    let older: Vec<String> = (1..=3000)
-        .map(|id| {
-            format!(
-                r#"{{"id":{id},"created_at":"2026-10-01 00:{:02}:{:02}","transaction_type":"usage","service_type":"tag_generation via google","amount":"-0.0100","tokens_used":5,"images_processed":1,"description":"old {id}"}}"#,
-                id / 60 % 60,
-                id % 60
-            )
-        })
-        .collect();
-    fs::create_dir_all(install.transaction_cache_dir()).unwrap();
-    fs::write(
-        tokenusage::data::cache::transaction_cache_file(
-            &install.transaction_cache_dir(),
-            "demo.example.com",
-            &yesterday,
-        ),
-        format!(
-            r#"{{"timestamp":1,"domain":"demo.example.com","transactions":[{}]}}"#,
-            older.join(",")
-        ),
-    )
-    .unwrap();
+    write_yesterdays_php_cache(&install, 3000);
     // Four processes at once: two CGI views and two reports.
     let views: Vec<_> = (0..2)
         .map(|_| {
@@ -315,4 +322,80 @@ fn check_alerts_on_the_runway_and_metrics_show_it_with_each_services_spend() {
         "{metrics}"
     );
     assert!(!metrics.contains("openai"), "services are branded");
+}
+
+#[test]
+fn a_process_killed_while_filling_the_kept_history_leaves_all_of_it_or_none() {
+    let api = sample_api(10);
+    let install = Install::new("kept-kill", &api.url());
+    // The PHP page's cache file of yesterday with 40,000 transactions: read into the
+    // kept history at the first view, in one transaction.
+    write_yesterdays_php_cache(&install, 40_000);
+    let database = install.ct.join("dat/tokenusage_history.sqlite");
+    let kept = || -> (i64, i64) {
+        let db = rusqlite::Connection::open(&database).unwrap();
+        let rows = db
+            .query_row("SELECT count(*) FROM tx", [], |r| r.get(0))
+            .unwrap();
+        let counted = db
+            .query_row("SELECT coalesce(sum(transactions), 0) FROM days", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        (rows, counted)
+    };
+    let mut seen = Vec::new();
+    for delay_ms in [30, 80, 150, 250, 400, 700] {
+        let server = Server::start(&[]);
+        let params = page_params(&install, "");
+        let socket = server.socket.clone();
+        let view = std::thread::spawn(move || {
+            let mut stream = connect(&socket, std::time::Duration::from_secs(5)).ok()?;
+            try_fastcgi_request(&mut stream, &params).ok()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        server.kill9();
+        let _ = view.join();
+        if !database.exists() {
+            seen.push(0);
+            continue;
+        }
+        let (rows, counted) = kept();
+        assert_eq!(rows, counted, "the day sums count exactly the kept rows");
+        // Two fills, each whole or not at all: the API's window of 10 and the file.
+        assert!(
+            [0, 10, 40_000, 40_010].contains(&rows),
+            "all of a fill or none of it: {rows}"
+        );
+        seen.push(rows);
+    }
+    // Whatever was killed, a view now shows everything.
+    let server = Server::start(&[]);
+    assert_eq!(
+        showing(&server.get(&install, "").text()),
+        "Showing 1-300 of 40,010 transactions (Page 1 of 134)",
+        "kept after each kill: {seen:?}"
+    );
+}
+
+#[test]
+fn with_the_cache_cleared_and_the_api_down_the_kept_history_is_shown_and_downloaded() {
+    let api = sample_api(25);
+    let install = Install::new("kept-stale", &api.url());
+    let server = Server::start(&[]);
+    server.get(&install, "");
+    // The license server fails before Clear Cache: its own view can fetch nothing.
+    api.set_fault(tokenusage::dev::sample_api::Fault::Status500);
+    server.click(&install, "clear_cache");
+    assert!(install.transaction_files().is_empty());
+    let page = server.get(&install, "").text();
+    assert_eq!(
+        showing(&page),
+        "Showing 1-25 of 25 transactions (Page 1 of 1)"
+    );
+    let warnings = texts(&page, ".notice-warning").join(" ");
+    assert!(warnings.contains("API returned HTTP 500"), "{warnings}");
+    let csv = server.get(&install, "action=download");
+    assert_eq!(csv.header("Content-Type"), Some("text/csv; charset=UTF-8"));
+    assert_eq!(csv_rows(&csv.body).len(), 25);
 }
