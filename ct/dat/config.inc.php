@@ -26,7 +26,8 @@ $license_config['api_url'] = 'http://127.0.0.1:8781/projects/api.php';
 define('DEMO_MODE', false);
 
 date_default_timezone_set('UTC');
-$admin_language = 'en';
+// No $admin_language: each admin gets the page in the language they ask for (?lang=,
+// remembered) or their browser's. Setting it here would fix one language for everyone.
 
 if (!defined('CT_ROOT')) {
     define('CT_ROOT', __DIR__ . '/..');

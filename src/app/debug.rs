@@ -58,11 +58,12 @@ impl Visit<'_> {
         };
         let (transactions, transactions_json, history_error) = match required(gathered.history) {
             Ok(history) => {
+                let formats = dashboard::Formats::new(self.now, config.timezone, self.locale());
                 let first = history.value.decode(0..5);
                 let json = serde_json::to_string_pretty(&first).unwrap_or_default();
                 let rows = first
                     .iter()
-                    .map(|t| dashboard::transaction_view(t, config.timezone))
+                    .map(|t| dashboard::transaction_view(t, &formats))
                     .collect();
                 (rows, crate::view::branding::brand(&json).into_owned(), None)
             }

@@ -14,7 +14,7 @@ use crate::view::export;
 impl Visit<'_> {
     pub(super) fn download(&self, mut notices: Vec<Notice>) -> Result<Response, RequestError> {
         let config = &self.config;
-        let strings = &config.strings;
+        let strings = &self.strings;
         if config.demo_mode {
             notices.push(Notice::error(strings.get("token_usage_download_demo")));
             return self.dashboard(notices, false);
@@ -38,16 +38,18 @@ impl Visit<'_> {
                     });
             }
         };
+        let header = export::CsvHeader::of(strings);
+        let language = strings.language();
         let csv = match (kept, history) {
             (Some(kept), _) => {
                 // The first page, read once per generation, stands for this version.
                 let version = kept.page(0..PER_PAGE).map_err(kept_failed)?;
                 self.site
                     .csv
-                    .get_or_make(&version, (), || {
+                    .get_or_make(&version, language, || {
                         let mut body = Vec::with_capacity(kept.len * 160);
                         kept.history()
-                            .with_all(|all| export::write_csv(&mut body, all))
+                            .with_all(|all| export::write_csv(&mut body, &header, all))
                             .map_err(|e| std::io::Error::other(e.to_string()))?
                             .map(|()| body)
                     })
@@ -56,9 +58,9 @@ impl Visit<'_> {
             (None, Some(history)) if !history.value.is_empty() => self
                 .site
                 .csv
-                .get_or_make(&history.value, (), || {
+                .get_or_make(&history.value, language, || {
                     let mut body = Vec::with_capacity(history.value.len() * 160);
-                    export::write_csv(&mut body, history.value.iter()).map(|()| body)
+                    export::write_csv(&mut body, &header, history.value.iter()).map(|()| body)
                 })
                 .map_err(RequestError::Csv)?,
             (None, _) => {
@@ -75,7 +77,7 @@ impl Visit<'_> {
             "Content-Disposition",
             &format!(
                 "attachment; filename=\"{}\"",
-                export::download_file_name(today)
+                export::download_file_name(strings, today)
             ),
         );
         Ok(response)

@@ -99,16 +99,16 @@ pub(super) fn error_page(
     // The log gets the whole cause chain; the visitor only the seed's words.
     eprintln!("tokenusage: {}", error_chain(error));
     let message = match error {
-        RequestError::Config(e) => e.summary(),
+        RequestError::Config(e) => e.summary(strings),
         RequestError::DownloadFailed { message, .. } => message.clone(),
-        RequestError::Api(e) => e.to_string(),
+        RequestError::Api(e) => e.localized(strings),
         _ => String::new(),
     };
     let status = error.status();
     let rendered = site.renderer.render(
         "error.html",
         strings,
-        &common(None, token),
+        &common(strings, token),
         ("message", &message),
     );
     match rendered {

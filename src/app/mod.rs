@@ -7,6 +7,7 @@ mod debug;
 pub mod derived;
 mod download;
 mod error;
+mod flash;
 mod overview;
 pub mod router;
 mod site;
@@ -14,6 +15,7 @@ mod splice;
 mod visit;
 
 use error::{RequestError, error_page};
+use flash::{FLASH_COOKIE, Flash};
 pub use site::{Clock, Random, Site, SiteOptions};
 use std::path::Path;
 use visit::Visit;
@@ -23,7 +25,7 @@ use serde::Serialize;
 use crate::app::router::{Action, Query, parse_query};
 use crate::auth::csrf;
 use crate::data::config::ConfigError;
-use crate::data::i18n::Strings;
+use crate::data::i18n::{self, Strings};
 use crate::data::install::Installation;
 use crate::transport::request::Request;
 use crate::transport::response::Response;
@@ -64,6 +66,8 @@ pub(super) fn action_target(action: Action) -> String {
 #[derive(Debug, Serialize)]
 pub(super) struct Common {
     pub(super) lang: String,
+    /// `rtl` for a language written right to left, else `ltr`.
+    pub(super) dir: &'static str,
     pub(super) links: &'static Links,
     /// The CSRF token the page's forms post.
     pub(super) csrf_token: String,
@@ -76,6 +80,9 @@ pub(super) struct Visitor {
     pub(super) session: String,
     pub(super) nonce: String,
 }
+
+/// The cookie that remembers a language chosen with `lang=`.
+const LANGUAGE_COOKIE: &str = "tokenusage_lang";
 
 /// Answers one request. Never panics on bad input; every path ends in a page or a clear
 /// error.
@@ -94,14 +101,33 @@ pub fn handle(request: &Request, site: &Site) -> Response {
                 .clone()
                 .unwrap_or_else(|| csrf::nonce_from_bytes(&(site.random)())),
         };
+        let chosen_language = query.lang;
         let mut response = match page(request, site, query, &visitor) {
             Ok(response) => response,
             Err((error, strings, token)) => error_page(site, &error, &strings, &token),
         };
+        let folder = page_folder(request).unwrap_or_else(|| "/".into());
         if cookie_nonce.is_none() {
-            let folder = page_folder(request).unwrap_or_else(|| "/".into());
             let cookie = csrf::set_cookie(&visitor.nonce, &folder, https);
-            response.set_header("Set-Cookie", &cookie);
+            response.add_header("Set-Cookie", &cookie);
+        }
+        // A message shown once: its cookie goes with the page that showed it.
+        let shows_flash = csrf::first_cookie(&request.cookie_header(), FLASH_COOKIE).is_some();
+        if shows_flash && response.status == 200 {
+            response.add_header(
+                "Set-Cookie",
+                &format!("{FLASH_COOKIE}=; Path={folder}; Max-Age=0; HttpOnly; SameSite=Strict"),
+            );
+        }
+        if let Some(lang) = chosen_language {
+            // Remembered for a year, for this admin folder only.
+            response.add_header(
+                "Set-Cookie",
+                &format!(
+                    "{LANGUAGE_COOKIE}={lang}; Path={folder}; Max-Age=31536000; HttpOnly; SameSite=Lax{}",
+                    if https { "; Secure" } else { "" }
+                ),
+            );
         }
         response
     };
@@ -146,7 +172,15 @@ fn page(
     query: Query,
     visitor: &Visitor,
 ) -> Result<Response, (RequestError, Strings, String)> {
-    let english = Strings::english;
+    // The visitor's own choice (`lang=`, the cookie, Accept-Language): the page's language
+    // unless the config sets one, and the error pages' before any config is read.
+    let chosen = i18n::negotiate(
+        None,
+        query.lang,
+        csrf::first_cookie(&request.cookie_header(), LANGUAGE_COOKIE).as_deref(),
+        Some(&request.param("HTTP_ACCEPT_LANGUAGE")),
+    );
+    let visitors = || Strings::built_in(chosen);
     let install = match &site.root {
         Some(root) => Installation::new(root),
         None => {
@@ -155,7 +189,7 @@ fn page(
                 let error = RequestError::NotInAdminFolder {
                     script: script.clone(),
                 };
-                (error, english(), String::new())
+                (error, visitors(), String::new())
             })?
         }
     };
@@ -164,17 +198,27 @@ fn page(
     let config = site.configs.load(&install).map_err(|error| match error {
         ConfigError::NotFound(_) if site.root.is_none() => (
             RequestError::NoInstallation(error),
-            english(),
+            visitors(),
             String::new(),
         ),
-        error => (RequestError::Config(error), english(), String::new()),
+        error => (RequestError::Config(error), visitors(), String::new()),
     })?;
-    let strings = config.strings.clone();
+    // The config's language when it sets one (with its own strings, as read with the
+    // config); else the visitor's choice: `lang=`, the cookie, Accept-Language.
+    let strings = match config.language.as_deref() {
+        Some(_) => config.strings.clone(),
+        None => site.strings.get(&install.dat(), chosen),
+    };
     let token = csrf::token(&config.secret, &visitor.session, &visitor.nonce);
     let visit = Visit {
         site,
         install,
         config,
+        strings: strings.clone(),
+        flash: csrf::first_cookie(&request.cookie_header(), FLASH_COOKIE)
+            .as_deref()
+            .and_then(Flash::parse),
+        folder: page_folder(request).unwrap_or_else(|| "/".into()),
         query,
         token: token.clone(),
         posted_token: (request.param("REQUEST_METHOD") == "POST")
@@ -185,9 +229,10 @@ fn page(
     visit.run().map_err(|e| (e, strings, token))
 }
 
-pub(super) fn common(language: Option<&str>, token: &str) -> Common {
+pub(super) fn common(strings: &Strings, token: &str) -> Common {
     Common {
-        lang: language.unwrap_or("en").to_string(),
+        lang: strings.language().to_string(),
+        dir: if strings.is_rtl() { "rtl" } else { "ltr" },
         links: &LINKS,
         csrf_token: token.to_string(),
         help_url: dashboard::HELP_URL,

@@ -9,8 +9,8 @@ use super::splice::{PageKey, RenderedPage};
 use super::visit::Visit;
 
 use crate::data::cache::local_date;
+use crate::data::fetch::{Gathered, Needs, Stale, required};
 use crate::data::fetch::{History, Sourced};
-use crate::data::fetch::{Needs, Stale, required};
 use crate::data::history::{PER_PAGE, paginate};
 use crate::data::i18n::Strings;
 use crate::data::kept_history::{Kept, KeptError};
@@ -18,6 +18,9 @@ use crate::data::license_api::{ApiError, Endpoint};
 use crate::transport::response::Response;
 use crate::view::dashboard::{self, Notice, PageData, ViewSettings};
 use crate::view::insights::{self, Facts, Insights};
+use crate::view::locale::Locale;
+
+use super::flash::Flash;
 
 use std::sync::Arc;
 
@@ -27,15 +30,23 @@ impl Visit<'_> {
     /// The dashboard; `refresh` fetches everything afresh (Refresh Data).
     pub(super) fn dashboard(
         &self,
-        mut notices: Vec<Notice>,
+        notices: Vec<Notice>,
         refresh: bool,
     ) -> Result<Response, RequestError> {
-        let config = &self.config;
         let mut gatherer = self.gatherer(refresh);
         if self.site.one_request {
             gatherer.only_page = Some(self.query.page);
         }
-        let gathered = gatherer.gather(Needs::DASHBOARD);
+        self.show(notices, gatherer.gather(Needs::DASHBOARD))
+    }
+
+    /// The dashboard of what was gathered.
+    pub(super) fn show(
+        &self,
+        mut notices: Vec<Notice>,
+        gathered: Gathered,
+    ) -> Result<Response, RequestError> {
+        let config = &self.config;
         let info = required(gathered.info).map_err(RequestError::Api)?;
         let stats = required(gathered.stats).map_err(RequestError::Api)?;
         let pricing = required(gathered.pricing);
@@ -74,19 +85,13 @@ impl Visit<'_> {
                 Err(error) => notices.push(Notice::info(error.to_string())),
             }
         }
-        // Success only when every part came fresh from the license server.
-        if refresh && pricing.is_ok() && history.is_ok() && stale.is_empty() {
-            notices.push(Notice::success(
-                config.strings.get("token_usage_data_refreshed"),
-            ));
-        }
         for part in &stale {
             // A resting part made no call: the failure it rests after was logged.
             if !matches!(part.error, ApiError::Resting { .. }) {
                 eprintln!("tokenusage: license API: {}", debug_message(&part.error));
             }
         }
-        notices.extend(stale_banners(&stale, self.now, &config.strings));
+        notices.extend(stale_banners(&stale, self.now, &self.strings));
         notices.extend(gathered.warnings.into_iter().map(Notice::info));
         let history_list = history
             .as_ref()
@@ -95,12 +100,12 @@ impl Visit<'_> {
                 fetched_at: h.fetched_at,
                 from_cache: h.from_cache,
             })
-            .map_err(ToString::to_string);
+            .map_err(|e| e.localized(&self.strings));
         let data = PageData {
             account_cached: info.from_cache || stats.from_cache,
             info: info.value,
             stats,
-            pricing: pricing.map_err(|e| e.to_string()),
+            pricing: pricing.map_err(|e| e.localized(&self.strings)),
             history: history_list,
             insights: insights.as_deref(),
         };
@@ -112,7 +117,8 @@ impl Visit<'_> {
             )
             .page,
             timezone: config.timezone,
-            strings: config.strings.clone(),
+            strings: self.strings.clone(),
+            year: chrono::Datelike::year(&local_date(self.now, config.timezone)),
         };
         let rendered_rows = history
             .as_ref()
@@ -126,6 +132,8 @@ impl Visit<'_> {
             notices,
             demo_mode: config.demo_mode,
             build_rows: rendered_rows.is_none(),
+            locale: Locale::of(self.strings.language()),
+            strings: &self.strings,
         };
         let mut view = dashboard::build_dashboard(&data, &settings);
         let mut rows_html = None;
@@ -145,15 +153,15 @@ impl Visit<'_> {
         // not rendered again: only this browser's token and the rows are put in.
         let key = PageKey {
             view,
-            strings: config.strings.clone(),
-            language: config.language.clone(),
+            strings: self.strings.clone(),
+            language: Some(self.strings.language().to_string()),
         };
         let placeholder = &self.site.token_placeholder;
         let page = self
             .site
             .pages
             .get_or_make(key, |key| {
-                let common = common(key.language.as_deref(), placeholder);
+                let common = common(&key.strings, placeholder);
                 let html = self.site.renderer.render(
                     "dashboard.html",
                     &key.strings,
@@ -169,6 +177,17 @@ impl Visit<'_> {
 }
 
 impl Visit<'_> {
+    /// Refresh Data: every part fetched afresh (the caches replaced with what came): a
+    /// redirect to the plain page when every part came fresh, else the page at once with
+    /// what failed.
+    pub(super) fn refresh(&self, notices: Vec<Notice>) -> Result<Response, RequestError> {
+        let gathered = self.gatherer(true).gather(Needs::DASHBOARD);
+        if all_fresh(&gathered) {
+            return Ok(self.done(Some(Flash::Refreshed)));
+        }
+        self.show(notices, gathered)
+    }
+
     /// The kept history's page of rows (None while it keeps nothing) and its insights.
     fn kept_parts(
         &self,
@@ -206,7 +225,7 @@ pub(super) fn stale_banners(stale: &[Stale], now: i64, strings: &Strings) -> Vec
     // asks the license server again.
     let mut banners: Vec<(String, i64, Option<i64>)> = Vec::new();
     for part in stale {
-        let message = part.error.to_string();
+        let message = part.error.localized(strings);
         let retry = match part.error {
             ApiError::Resting { until, .. } => Some(until),
             _ => None,
@@ -222,14 +241,26 @@ pub(super) fn stale_banners(stale: &[Stale], now: i64, strings: &Strings) -> Vec
     banners
         .into_iter()
         .map(|(message, fetched_at, retry)| {
-            let age = dashboard::format_age(now - fetched_at);
+            let locale = Locale::of(strings.language());
+            let age = dashboard::format_age(now - fetched_at, strings, locale);
             let mut shown = strings.get("token_usage_stale").replace("{age}", &age);
             if let Some(until) = retry {
-                let wait = dashboard::format_age(until - now);
+                let wait = dashboard::format_age(until - now, strings, locale);
                 shown.push(' ');
                 shown.push_str(&strings.get("token_usage_retry_in").replace("{age}", &wait));
             }
             Notice::warning(format!("{message}. {shown}"))
         })
         .collect()
+}
+
+/// True when every part of a dashboard came fresh from the license server.
+fn all_fresh(gathered: &Gathered) -> bool {
+    let parts = [
+        gathered.info.as_ref().map(Result::is_ok),
+        gathered.stats.as_ref().map(Result::is_ok),
+        gathered.pricing.as_ref().map(Result::is_ok),
+        gathered.history.as_ref().map(Result::is_ok),
+    ];
+    parts.into_iter().all(|ok| ok == Some(true)) && gathered.stale.is_empty()
 }

@@ -50,6 +50,8 @@ pub struct Query {
     pub page: usize,
     /// The `action` value when it named no known action, so the page can say so.
     pub unknown_action: Option<String>,
+    /// A built-in language asked for with `lang=` (remembered in a cookie).
+    pub lang: Option<&'static str>,
 }
 
 /// Parses a query string; never fails: unknown or malformed parts fall back to the
@@ -59,11 +61,13 @@ pub fn parse_query(query: &str) -> Query {
         action: Action::Overview,
         page: 1,
         unknown_action: None,
+        lang: None,
     };
     let mut debug = false;
     let mut asset = None;
     for (key, value) in query_pairs(query) {
         match key.as_str() {
+            "lang" => parsed.lang = crate::data::i18n::supported(&value),
             "action" => match action_named(&value) {
                 Some(action) => {
                     parsed.action = action;

@@ -11,7 +11,7 @@ use crate::auth::Auth;
 use crate::auth::csrf;
 use crate::data::config::ConfigStore;
 use crate::data::fetch::{HistoryMemo, InFlight};
-use crate::data::i18n::Strings;
+use crate::data::i18n::{Strings, StringsStore};
 use crate::data::kept_history::{KeptHistories, Summary};
 use crate::data::last_good::LastGood;
 use crate::data::license_api::ApiClient;
@@ -87,11 +87,13 @@ pub struct Site {
     pub(super) in_flight: Arc<InFlight>,
     pub(super) api_patience: Duration,
     /// The CSV of recently downloaded histories: a repeated download is a copy.
-    pub(super) csv: Derived<(), Vec<u8>>,
+    pub(super) csv: Derived<&'static str, Vec<u8>>,
     /// Recently shown pages of rows, rendered: a view renders only the cards around them.
     pub(super) rows: Derived<RowsKey, String>,
     /// Recently rendered dashboards by the view they show.
     pub(super) pages: Recent<PageKey, RenderedPage>,
+    /// Each installation's strings in each language asked for.
+    pub(super) strings: StringsStore,
     /// Insights worked out, by the summary they came from and the balance.
     pub(super) insights: Recent<InsightsKey, Insights>,
     /// What a kept page was rendered with in place of a browser's CSRF token: random per
@@ -138,11 +140,14 @@ pub(super) struct RowsKey {
     pub(super) page: usize,
     pub(super) timezone: chrono_tz::Tz,
     pub(super) strings: Strings,
+    /// Dates of this year are written without it: rows rendered last year differ.
+    pub(super) year: i32,
 }
 
 impl PartialEq for RowsKey {
     fn eq(&self, other: &Self) -> bool {
         self.page == other.page
+            && self.year == other.year
             && self.timezone == other.timezone
             && self.strings.is_same(&other.strings)
     }
@@ -170,6 +175,7 @@ impl Site {
             rows: Derived::new(ROWS_KEPT),
             pages: Recent::new(PAGES_KEPT),
             insights: Recent::new(INSIGHTS_KEPT),
+            strings: StringsStore::default(),
             token_placeholder: csrf::nonce_from_bytes(&(options.random)()),
             account_ttl: options.account_ttl.as_secs() as i64,
             one_request: options.one_request,

@@ -12,6 +12,10 @@ use crate::app::router::{Action, Query};
 use crate::auth::csrf;
 use crate::data::cache;
 use crate::data::config::LicenseConfig;
+use crate::data::i18n::Strings;
+use crate::view::locale::Locale;
+
+use super::flash::{FLASH_COOKIE, Flash};
 use crate::data::fetch::Gatherer;
 use crate::data::install::Installation;
 use crate::transport::response::Response;
@@ -23,6 +27,12 @@ pub(super) struct Visit<'a> {
     pub(super) site: &'a Site,
     pub(super) install: Installation,
     pub(super) config: Arc<LicenseConfig>,
+    /// The strings of the language this visitor gets.
+    pub(super) strings: Strings,
+    /// The message an action left for this view (its cookie is cleared with the answer).
+    pub(super) flash: Option<Flash>,
+    /// The page's folder as a URL path (`/ct/admin/`), for cookies.
+    pub(super) folder: String,
     pub(super) query: Query,
     /// The CSRF token this session and browser's forms carry.
     pub(super) token: String,
@@ -50,8 +60,7 @@ impl Visit<'_> {
     }
 
     pub(super) fn run(&self) -> Result<Response, RequestError> {
-        let config = &self.config;
-        let strings = &config.strings;
+        let strings = &self.strings;
         let mut notices = Vec::new();
         if self.query.unknown_action.is_some() {
             notices.push(Notice::info(strings.get("token_usage_unknown_action")));
@@ -70,37 +79,59 @@ impl Visit<'_> {
             ));
             return self.dashboard(notices, false);
         }
+        // An action done is answered with a redirect to the plain page (303), which shows
+        // its message once: reloading that page repeats nothing. A failure is shown at once.
         match action {
-            Action::Overview | Action::Asset(_) => self.dashboard(notices, false),
-            Action::RefreshData => self.dashboard(notices, true),
-            Action::UpdatePricing => {
-                match cache::delete(&self.install.pricing_cache()) {
-                    Ok(_) => {
-                        notices.push(Notice::success(strings.get("token_usage_pricing_cleared")))
-                    }
-                    Err(e) => notices.push(Notice::error(format!(
-                        "{}: {e}",
-                        self.install.pricing_cache().display()
-                    ))),
-                }
+            Action::Overview | Action::Asset(_) => {
+                notices.extend(self.flash.map(|f| f.notice(strings, self.locale())));
                 self.dashboard(notices, false)
             }
+            Action::RefreshData => self.refresh(notices),
+            Action::UpdatePricing => match cache::delete(&self.install.pricing_cache()) {
+                Ok(_) => Ok(self.done(Some(Flash::PricingCleared))),
+                Err(e) => {
+                    notices.push(Notice::error(format!(
+                        "{}: {e}",
+                        self.install.pricing_cache().display()
+                    )));
+                    self.dashboard(notices, false)
+                }
+            },
             Action::ClearCache => {
                 let dir = self.install.transaction_cache_dir();
                 self.site.memo.forget_folder(&dir);
                 match cache::clear_transaction_caches(&dir) {
-                    Ok(count) => notices.push(Notice::success(
-                        strings
-                            .get("token_usage_cache_cleared")
-                            .replace("{count}", &count.to_string()),
-                    )),
-                    Err(e) => notices.push(Notice::error(format!("{}: {e}", dir.display()))),
+                    Ok(count) => Ok(self.done(Some(Flash::CacheCleared(count as u64)))),
+                    Err(e) => {
+                        notices.push(Notice::error(format!("{}: {e}", dir.display())));
+                        self.dashboard(notices, false)
+                    }
                 }
-                self.dashboard(notices, false)
             }
             Action::Download => self.download(notices),
             Action::Debug => self.debug(),
         }
+    }
+
+    /// The redirect after an action: to the plain page, with its message for that page.
+    pub(super) fn done(&self, flash: Option<Flash>) -> Response {
+        let mut response = Response::redirect_after_post("?");
+        if let Some(flash) = flash {
+            response.add_header(
+                "Set-Cookie",
+                &format!(
+                    "{FLASH_COOKIE}={}; Path={}; Max-Age=60; HttpOnly; SameSite=Strict",
+                    flash.cookie_value(),
+                    self.folder
+                ),
+            );
+        }
+        response
+    }
+
+    /// How numbers and dates are written in this visit's language.
+    pub(super) fn locale(&self) -> &'static Locale {
+        Locale::of(self.strings.language())
     }
 
     /// Renders a template to text (a whole page, or rows the page then places).
@@ -109,11 +140,10 @@ impl Visit<'_> {
         template: &str,
         view: (&str, &impl Serialize),
     ) -> Result<String, TemplateError> {
-        let config = &self.config;
-        let common = common(config.language.as_deref(), &self.token);
+        let common = common(&self.strings, &self.token);
         self.site
             .renderer
-            .render(template, &config.strings, &common, view)
+            .render(template, &self.strings, &common, view)
     }
 
     pub(super) fn render(

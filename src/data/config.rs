@@ -137,14 +137,15 @@ impl std::error::Error for ConfigError {
 }
 
 impl ConfigError {
-    /// What the error page may say: the problem without the server's paths.
-    pub fn summary(&self) -> String {
+    /// What the error page may say, in its language: the problem without the server's
+    /// paths.
+    pub fn summary(&self, strings: &Strings) -> String {
         match self {
-            ConfigError::NotFound(_) => "No config.inc.php was found.".into(),
-            ConfigError::Unreadable { .. } => "config.inc.php cannot be read.".into(),
-            ConfigError::Missing { key, .. } => {
-                format!("$license_config['{key}'] is missing or empty.")
-            }
+            ConfigError::NotFound(_) => strings.get("token_usage_config_no_file").into(),
+            ConfigError::Unreadable { .. } => strings.get("token_usage_config_unreadable").into(),
+            ConfigError::Missing { key, .. } => strings
+                .get("token_usage_config_missing_key")
+                .replace("{key}", key),
         }
     }
 }
@@ -340,7 +341,10 @@ mod tests {
             error.to_string(),
             format!("/nonexistent/ct/dat/config.inc.php: cannot read: {source}")
         );
-        assert_eq!(error.summary(), "config.inc.php cannot be read.");
+        assert_eq!(
+            error.summary(&Strings::english()),
+            "config.inc.php cannot be read."
+        );
         let missing = config_of("<?php").unwrap_err();
         assert!(missing.source().is_none());
     }

@@ -530,7 +530,23 @@ mod tests {
              Content-Length: {}\r\nConnection: close\r\n\r\n{form}",
             form.len()
         );
-        let (status, _, refreshed) = exchange(first.addr(), &post);
+        let (status, head, _) = exchange(first.addr(), &post);
+        assert_eq!(
+            status, 303,
+            "Refresh Data answers with a redirect to the plain page"
+        );
+        assert!(head.contains("Location: ?"), "{head}");
+        let flash = head
+            .lines()
+            .filter_map(|l| l.strip_prefix("Set-Cookie: "))
+            .find(|c| c.starts_with("tokenusage_flash="))
+            .and_then(|c| c.split(';').next())
+            .expect("the redirect leaves the message for the page");
+        let follow = format!(
+            "GET {PAGE_PATH} HTTP/1.1\r\nHost: localhost\r\nCookie: {cookie}; {flash}\r\n\
+             Connection: close\r\n\r\n"
+        );
+        let (status, _, refreshed) = exchange(first.addr(), &follow);
         assert_eq!(status, 200, "{refreshed}");
         assert!(
             refreshed.contains("Data refreshed successfully"),

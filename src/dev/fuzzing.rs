@@ -273,7 +273,7 @@ pub fn php_config(data: &[u8]) {
         }
         Err(error) => {
             let _ = error.to_string();
-            let _ = error.summary();
+            let _ = error.summary(&crate::data::i18n::Strings::english());
         }
     }
 }
@@ -441,13 +441,18 @@ fn check_transactions(transactions: &TransactionList) {
     let decoded = transactions.decode(0..transactions.len());
     assert_eq!(decoded.len(), transactions.len(), "no entry dropped");
     for t in &decoded {
-        let row = dashboard::transaction_view(t, Tz::UTC);
+        let row = dashboard::transaction_view(t, &formats(Tz::UTC));
         assert!(row.description.chars().count() <= dashboard::DESCRIPTION_CHARS + 3);
         let _ = branding::brand(&t.description);
         let _ = branding::brand(&t.service_type);
     }
     let mut csv = Vec::new();
-    export::write_csv(&mut csv, transactions.iter()).expect("a Vec<u8> takes any CSV");
+    export::write_csv(
+        &mut csv,
+        &export::CsvHeader::of(&crate::data::i18n::Strings::english()),
+        transactions.iter(),
+    )
+    .expect("a Vec<u8> takes any CSV");
     check_csv(&csv, transactions.len());
 }
 
@@ -488,17 +493,19 @@ fn check_dashboard(
 ) {
     for tz in [Tz::UTC, Tz::Pacific__Chatham] {
         if let Some(info) = &info {
-            let _ = dashboard::format_timestamp(&info.created_at, tz, "%b %-d, %Y");
+            let _ = formats(tz).date(&info.created_at);
         }
         if let Some(pricing) = &pricing {
-            let _ = dashboard::format_timestamp(&pricing.updated_at, tz, "%Y-%m-%d %H:%M");
+            let _ = formats(tz).timestamp(&pricing.updated_at);
         }
     }
     let balance = stats.as_ref().map_or(0.0, |stats| stats.balance);
+    let locale = crate::view::locale::Locale::of("ar");
     if let Some(stats) = &stats {
         for amount in [stats.balance, stats.total_credits_used] {
             let _ = dashboard::format_credits(amount);
-            let _ = dashboard::format_signed_credits(amount);
+            let _ = locale.money(amount);
+            let _ = dashboard::signed_money(amount, locale);
         }
         for count in [
             stats.total_tokens_used,
@@ -506,6 +513,7 @@ fn check_dashboard(
             stats.total_images_processed,
         ] {
             let _ = dashboard::format_count(count);
+            let _ = locale.count(count);
         }
     }
     if let Some(pricing) = &pricing {
@@ -521,6 +529,11 @@ fn check_dashboard(
         assert!(pages.end <= transactions.len());
         assert!(pages.end - pages.start <= crate::data::history::PER_PAGE);
     }
+}
+
+/// The page's date formats in `tz`, on a fixed day.
+fn formats(tz: Tz) -> dashboard::Formats {
+    dashboard::Formats::new(1_795_172_400, tz, crate::view::locale::Locale::of("en"))
 }
 
 /// Prices as shown, and the "what your balance buys" estimates.

@@ -131,7 +131,9 @@ fn installation(root: &Path, options: &CheckConfigOptions, findings: &mut Vec<Fi
             )),
             Err(error) => Verdict::Fix(format!(
                 "{}: fix the file (license_key, domain and email are required)",
-                error.summary().trim_end_matches('.')
+                error
+                    .summary(&crate::data::i18n::Strings::english())
+                    .trim_end_matches('.')
             )),
         },
     ));

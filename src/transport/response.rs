@@ -47,9 +47,22 @@ impl Response {
         response
     }
 
+    /// The answer to a form that changed something: `303 See Other` to `location`, which
+    /// the browser loads with GET (a reload then repeats nothing).
+    pub fn redirect_after_post(location: &str) -> Self {
+        let mut response = Self::text(303, format!("See {location}\n"));
+        response.set_header("Location", location);
+        response
+    }
+
     /// Adds or replaces a header (names compared case-insensitively).
     pub fn set_header(&mut self, name: &str, value: &str) {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.into(), value.into()));
+    }
+
+    /// Adds a header beside any of the same name (`Set-Cookie`).
+    pub fn add_header(&mut self, name: &str, value: &str) {
         self.headers.push((name.into(), value.into()));
     }
 

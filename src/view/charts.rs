@@ -3,29 +3,24 @@
 //! alternatives), the breakdown, unusual days and the kept history's totals. Pure: built
 //! from [`Insights`]; no I/O.
 //!
-//! Every number and date is formatted here and every SVG coordinate computed here, so
-//! `templates/insights.html` only prints them. Sentences with numbers in them are
-//! [`TextView`]s: a translation key and the values of its `{name}` placeholders (the
-//! convention of `token_usage_stale`), which the template fills in with the
-//! installation's strings; [`TextView::fill`] does the same in Rust, for tests.
+//! Every number and date is formatted here, in the page's language through [`Locale`],
+//! and every SVG coordinate computed here, so `templates/insights.html` only prints them.
+//! Sentences with numbers in them are [`TextView`]s: a translation key (a plural key's
+//! form for its count: `token_usage_totals.few`) and the values of its `{name}`
+//! placeholders (the convention of `token_usage_stale`), which the template fills in with
+//! the installation's strings; [`TextView::fill`] does the same in Rust, for tests.
 
 use chrono::{Datelike, NaiveDate};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::data::cache::local_time;
-use crate::data::i18n::Strings;
-use crate::view::dashboard::{LOW_BALANCE, format_count, format_credits};
+use crate::data::cache::local_date;
+use crate::data::i18n::{Strings, Text};
+use crate::view::dashboard::{LOW_BALANCE, digits};
 use crate::view::insights::{
     Day, Insights, Month, OwnCost, Runway, RunwayStatus, ServiceUse, Totals, UnusualDay, Urgency,
 };
-
-/// A day on a chart label or in a sentence: `Fri 20 Nov`.
-const DAY: &str = "%a %-d %b";
-/// A day with its year, for titles, tables and days outside this year: `Fri 20 Nov 2026`.
-const FULL_DAY: &str = "%a %-d %b %Y";
-/// A date of the kept history's span: `20 Nov 2026`.
-const DATE: &str = "%-d %b %Y";
+use crate::view::locale::Locale;
 
 /// The daily chart: 30 slots of 32 units, a 22-unit bar in each.
 const DAILY_SLOT: f64 = 32.0;
@@ -47,7 +42,8 @@ const MARKER_GAP: f64 = 14.0;
 /// place of its name. Values are plain text (escaped when printed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TextView {
-    pub key: &'static str,
+    /// A key, or a plural key's form: `token_usage_runway_days.one`.
+    pub key: String,
     pub args: Vec<ArgView>,
 }
 
@@ -60,14 +56,25 @@ pub struct ArgView {
 }
 
 impl TextView {
-    fn new(key: &'static str) -> Self {
+    /// The sentence of a plain key.
+    pub fn new(key: &str) -> Self {
         TextView {
-            key,
+            key: key.to_string(),
             args: Vec::new(),
         }
     }
 
-    fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    /// The sentence of a plural key in the form `strings`' language uses for `count`;
+    /// the caller puts the count in (as the language writes it).
+    pub fn plural(strings: &Strings, key: &str, count: u64) -> Self {
+        TextView {
+            key: strings.plural_key(key, count),
+            args: Vec::new(),
+        }
+    }
+
+    /// With `name` (`{days}`) standing for `value`.
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.args.push(ArgView {
             name,
             value: value.into(),
@@ -77,11 +84,45 @@ impl TextView {
 
     /// The sentence in `strings`, filled in the order the template fills it.
     pub fn fill(&self, strings: &Strings) -> String {
+        let text = match self.key.split_once('.') {
+            Some((key, category)) => match strings.texts().get(key) {
+                Some(Text::Plural(forms)) => forms
+                    .get(category)
+                    .map_or_else(|| strings.get(key).to_string(), String::clone),
+                _ => strings.get(key).to_string(),
+            },
+            None => strings.get(&self.key).to_string(),
+        };
         self.args
             .iter()
-            .fold(strings.get(self.key).to_string(), |text, arg| {
-                text.replace(arg.name, &arg.value)
-            })
+            .fold(text, |text, arg| text.replace(arg.name, &arg.value))
+    }
+}
+
+/// How the cards write numbers and dates and pick plural forms.
+struct Writer<'a> {
+    locale: &'a Locale,
+    strings: &'a Strings,
+    /// Today in the installation's zone: a date of another year shows its year.
+    today: NaiveDate,
+}
+
+impl Writer<'_> {
+    fn money(&self, dollars: f64) -> String {
+        self.locale.money(dollars)
+    }
+
+    fn count(&self, n: u64) -> String {
+        self.locale.count(n)
+    }
+
+    fn date(&self, date: NaiveDate) -> String {
+        self.locale.date(date, self.today)
+    }
+
+    /// A plural sentence with its `{count}` filled in.
+    fn counted(&self, key: &str, count: u64) -> TextView {
+        TextView::plural(self.strings, key, count).with("{count}", self.count(count))
     }
 }
 
@@ -171,9 +212,9 @@ pub struct DayBarView {
     /// `20`, `Fri`.
     pub day: String,
     pub weekday: String,
-    /// `Fri 20 Nov 2026: $1.2345 spent, 412 transactions`.
+    /// `Nov 20: $1.2345 spent, 412 transactions`.
     pub title: TextView,
-    /// `Fri 20 Nov 2026`.
+    /// `Nov 20` (with the year when not this year's).
     pub date: String,
     pub spend: String,
     pub purchases: String,
@@ -205,7 +246,7 @@ pub struct MonthBarView {
     pub center: f64,
     /// `Dec`.
     pub label: String,
-    /// `2026` on the first month and where the year changes.
+    /// `2026` (in the language's digits) on the first month and where the year changes.
     pub year: Option<String>,
     /// `Dec 2026`.
     pub name: String,
@@ -251,23 +292,28 @@ pub struct ServiceRowView {
     pub images_30d: String,
 }
 
-/// The cards of `insights`.
-pub fn insights_view(insights: &Insights) -> InsightsView {
-    let today = insights.daily.last().map(|d| d.date);
+/// The cards of `insights`, in the language of `locale` and `strings`.
+pub fn insights_view(insights: &Insights, locale: &Locale, strings: &Strings) -> InsightsView {
     let zone = insights.zone;
+    let w = Writer {
+        locale,
+        strings,
+        // The last day shown is today; without days, every date shows its year.
+        today: insights.daily.last().map(|d| d.date).unwrap_or_default(),
+    };
     InsightsView {
         zone: TextView::new("token_usage_time_zone").with("{zone}", &insights.time_zone),
-        runway: runway_view(insights.runway_status, insights.runway.as_ref(), today),
-        own_cost: insights.own_cost.as_ref().map(own_cost_text),
+        runway: runway_view(insights.runway_status, insights.runway.as_ref(), &w),
+        own_cost: insights.own_cost.as_ref().map(|o| own_cost_text(o, &w)),
         unusual: insights
             .unusual
             .iter()
-            .map(|u| unusual_view(u, today))
+            .map(|u| unusual_view(u, &w))
             .collect(),
-        daily: daily_chart(&insights.daily),
-        monthly: monthly_chart(&insights.monthly),
-        breakdown: breakdown_view(&insights.services),
-        totals: totals_text(&insights.totals, zone),
+        daily: daily_chart(&insights.daily, &w),
+        monthly: monthly_chart(&insights.monthly, &w),
+        breakdown: breakdown_view(&insights.services, &w),
+        totals: totals_text(&insights.totals, zone, &w),
     }
 }
 
@@ -280,11 +326,7 @@ pub fn urgency_class(urgency: Urgency) -> &'static str {
     }
 }
 
-fn runway_view(
-    status: RunwayStatus,
-    runway: Option<&Runway>,
-    today: Option<NaiveDate>,
-) -> RunwayView {
+fn runway_view(status: RunwayStatus, runway: Option<&Runway>, w: &Writer<'_>) -> RunwayView {
     let plain = |key| RunwayView {
         urgency: "calm",
         headline: TextView::new(key),
@@ -298,7 +340,7 @@ fn runway_view(
         (RunwayStatus::NoSpending, _) => return plain("token_usage_runway_no_spending"),
         _ => return plain("token_usage_runway_no_history"),
     };
-    let until = day_text(runway.empty_on, today);
+    let until = w.date(runway.empty_on);
     // Rounded to whole days: "about 1 days" and "about 0 days" read wrong, so a day or
     // less has its own sentence.
     let headline = if runway.days.is_nan() || runway.days <= 0.0 {
@@ -306,52 +348,50 @@ fn runway_view(
     } else if runway.days < 1.5 {
         TextView::new("token_usage_runway_a_day").with("{date}", until)
     } else {
-        TextView::new("token_usage_runway_days")
-            .with("{days}", whole_days(runway.days))
+        w.counted("token_usage_runway_days", whole_days(runway.days))
             .with("{date}", until)
     };
     let (low, high) = (whole_days(runway.low_days), whole_days(runway.high_days));
     let range =
         (runway.low_days.is_finite() && runway.high_days.is_finite() && low != high).then(|| {
             TextView::new("token_usage_runway_range")
-                .with("{low}", low)
-                .with("{high}", high)
+                .with("{low}", w.count(low))
+                .with("{high}", w.count(high))
         });
-    let level = format_credits(LOW_BALANCE);
+    let level = w.money(LOW_BALANCE);
     let low_balance = Some(match runway.low_balance_on {
         Some(date) => TextView::new("token_usage_runway_low_on")
             .with("{level}", level)
-            .with("{date}", day_text(date, today)),
+            .with("{date}", w.date(date)),
         None => TextView::new("token_usage_runway_low_now").with("{level}", level),
     });
     RunwayView {
         urgency: urgency_class(runway.urgency),
         headline,
         range,
-        per_day_7d: Some(format_credits(runway.spend_per_day_7d)),
-        per_day_30d: Some(format_credits(runway.spend_per_day_30d)),
+        per_day_7d: Some(w.money(runway.spend_per_day_7d)),
+        per_day_30d: Some(w.money(runway.spend_per_day_30d)),
         low_balance,
     }
 }
 
-fn own_cost_text(own: &OwnCost) -> TextView {
-    TextView::new("token_usage_own_cost")
-        .with("{cost}", format_per_image(own.per_image))
-        .with("{count}", format_count(own.images))
+fn own_cost_text(own: &OwnCost, w: &Writer<'_>) -> TextView {
+    w.counted("token_usage_own_cost", own.images)
+        .with("{cost}", format_per_image(own.per_image, w.locale))
 }
 
-fn unusual_view(day: &UnusualDay, today: Option<NaiveDate>) -> UnusualView {
-    let date = day_text(day.date, today);
+fn unusual_view(day: &UnusualDay, w: &Writer<'_>) -> UnusualView {
+    let date = w.date(day.date);
     let text = if day.normal > 0.0 {
         TextView::new("token_usage_unusual")
             .with("{date}", date)
-            .with("{spend}", format_credits(day.spend))
-            .with("{times}", format_times(day.spend / day.normal))
-            .with("{normal}", format_credits(day.normal))
+            .with("{spend}", w.money(day.spend))
+            .with("{times}", format_times(day.spend / day.normal, w.locale))
+            .with("{normal}", w.money(day.normal))
     } else {
         TextView::new("token_usage_unusual_from_nothing")
             .with("{date}", date)
-            .with("{spend}", format_credits(day.spend))
+            .with("{spend}", w.money(day.spend))
     };
     UnusualView {
         text,
@@ -360,7 +400,7 @@ fn unusual_view(day: &UnusualDay, today: Option<NaiveDate>) -> UnusualView {
     }
 }
 
-fn daily_chart(days: &[Day]) -> DailyChartView {
+fn daily_chart(days: &[Day], w: &Writer<'_>) -> DailyChartView {
     let baseline = DAILY_TOP + PLOT_HEIGHT;
     let tallest = tallest(days.iter().map(|d| d.spend));
     let bars: Vec<DayBarView> = days
@@ -370,11 +410,7 @@ fn daily_chart(days: &[Day]) -> DailyChartView {
             let x = i as f64 * DAILY_SLOT + (DAILY_SLOT - DAILY_BAR) / 2.0;
             let height = bar_height(day.spend, tallest);
             let top = baseline - height;
-            let title_key = if day.transactions == 1 {
-                "token_usage_day_title_one"
-            } else {
-                "token_usage_day_title"
-            };
+            let date = w.date(day.date);
             DayBarView {
                 x: round1(x),
                 y: round1(top),
@@ -387,17 +423,17 @@ fn daily_chart(days: &[Day]) -> DailyChartView {
                 empty: height == 0.0,
                 partial: day.partial,
                 unusual: day.unusual,
-                day: day.date.day().to_string(),
-                weekday: day.date.format("%a").to_string(),
-                title: TextView::new(title_key)
-                    .with("{date}", day.date.format(FULL_DAY).to_string())
-                    .with("{spend}", format_credits(day.spend))
-                    .with("{count}", format_count(day.transactions)),
-                date: day.date.format(FULL_DAY).to_string(),
-                spend: format_credits(day.spend),
-                purchases: format_credits(day.purchases),
-                refunds: format_credits(day.refunds),
-                transactions: format_count(day.transactions),
+                day: w.locale.day_number(day.date),
+                weekday: w.locale.weekday(day.date),
+                title: w
+                    .counted("token_usage_day_title", day.transactions)
+                    .with("{date}", date.clone())
+                    .with("{spend}", w.money(day.spend)),
+                date,
+                spend: w.money(day.spend),
+                purchases: w.money(day.purchases),
+                refunds: w.money(day.refunds),
+                transactions: w.count(day.transactions),
             }
         })
         .collect();
@@ -417,7 +453,7 @@ fn daily_chart(days: &[Day]) -> DailyChartView {
     }
 }
 
-fn monthly_chart(months: &[Month]) -> MonthlyChartView {
+fn monthly_chart(months: &[Month], w: &Writer<'_>) -> MonthlyChartView {
     let baseline = MONTHLY_TOP + PLOT_HEIGHT;
     let tallest = tallest(months.iter().flat_map(|m| [m.spend, m.purchases]));
     let mut previous_year = None;
@@ -433,9 +469,9 @@ fn monthly_chart(months: &[Month]) -> MonthlyChartView {
                     let changed = previous_year != Some(year);
                     previous_year = Some(year);
                     (
-                        date.format("%b").to_string(),
-                        date.format("%b %Y").to_string(),
-                        changed.then(|| year.to_string()),
+                        w.locale.month(date, false),
+                        w.locale.month(date, true),
+                        changed.then(|| digits(u64::try_from(year).unwrap_or(0), w.locale)),
                     )
                 }
                 // Not `YYYY-MM`: shown as it came.
@@ -452,10 +488,10 @@ fn monthly_chart(months: &[Month]) -> MonthlyChartView {
                     center: round1(x + MONTHLY_BAR / 2.0),
                     amount_y: round1(top - AMOUNT_GAP),
                     empty: height == 0.0,
-                    amount: format_credits(value),
+                    amount: w.money(value),
                     title: TextView::new(key)
                         .with("{month}", &name)
-                        .with("{amount}", format_credits(value)),
+                        .with("{amount}", w.money(value)),
                 }
             };
             MonthBarView {
@@ -489,16 +525,16 @@ fn monthly_chart(months: &[Month]) -> MonthlyChartView {
     }
 }
 
-fn breakdown_view(services: &[ServiceUse]) -> BreakdownView {
+fn breakdown_view(services: &[ServiceUse], w: &Writer<'_>) -> BreakdownView {
     let rows = services
         .iter()
         .map(|s| ServiceRowView {
             service: s.service.clone(),
-            spend_7d: format_credits(s.spend_7d),
-            spend_30d: format_credits(s.spend_30d),
+            spend_7d: w.money(s.spend_7d),
+            spend_30d: w.money(s.spend_30d),
             percent: s.percent_30d.min(100),
-            tokens_30d: format_count(s.tokens_30d),
-            images_30d: format_count(s.images_30d),
+            tokens_30d: w.count(s.tokens_30d),
+            images_30d: w.count(s.images_30d),
         })
         .collect();
     let sum = |f: fn(&ServiceUse) -> f64| services.iter().map(f).sum::<f64>();
@@ -507,65 +543,58 @@ fn breakdown_view(services: &[ServiceUse]) -> BreakdownView {
         rows,
         total: ServiceRowView {
             service: String::new(),
-            spend_7d: format_credits(sum(|s| s.spend_7d)),
-            spend_30d: format_credits(sum(|s| s.spend_30d)),
+            spend_7d: w.money(sum(|s| s.spend_7d)),
+            spend_30d: w.money(sum(|s| s.spend_30d)),
             percent: services.iter().map(|s| s.percent_30d).sum::<u32>().min(100),
-            tokens_30d: format_count(count(|s| s.tokens_30d)),
-            images_30d: format_count(count(|s| s.images_30d)),
+            tokens_30d: w.count(count(|s| s.tokens_30d)),
+            images_30d: w.count(count(|s| s.images_30d)),
         },
     }
 }
 
-fn totals_text(totals: &Totals, zone: Tz) -> TextView {
+fn totals_text(totals: &Totals, zone: Tz, w: &Writer<'_>) -> TextView {
     if totals.transactions == 0 {
         return TextView::new("token_usage_totals_empty");
     }
     let text = match (totals.first, totals.last) {
-        (Some(first), Some(last)) => TextView::new("token_usage_totals")
-            .with("{count}", format_count(totals.transactions))
-            .with("{first}", local_time(first, zone).format(DATE).to_string())
-            .with("{last}", local_time(last, zone).format(DATE).to_string()),
-        _ => TextView::new("token_usage_totals_undated")
-            .with("{count}", format_count(totals.transactions)),
+        (Some(first), Some(last)) => w
+            .counted("token_usage_totals", totals.transactions)
+            .with("{first}", w.date(local_date(first, zone)))
+            .with("{last}", w.date(local_date(last, zone))),
+        _ => w.counted("token_usage_totals_undated", totals.transactions),
     };
-    text.with("{spent}", format_credits(totals.spend))
-        .with("{purchased}", format_credits(totals.purchases))
-        .with("{refunded}", format_credits(totals.refunds))
+    text.with("{spent}", w.money(totals.spend))
+        .with("{purchased}", w.money(totals.purchases))
+        .with("{refunded}", w.money(totals.refunds))
 }
 
-/// `Fri 20 Nov`, with the year when it is not today's.
-fn day_text(date: NaiveDate, today: Option<NaiveDate>) -> String {
-    let same_year = today.is_none_or(|t| t.year() == date.year());
-    date.format(if same_year { DAY } else { FULL_DAY })
-        .to_string()
-}
-
-/// Days rounded to whole ones, with thousands separators; nonsense reads as 0.
-fn whole_days(days: f64) -> String {
+/// Days rounded to whole ones; nonsense reads as 0.
+fn whole_days(days: f64) -> u64 {
     // The cast saturates, and NaN becomes 0.
-    format_count(days.max(0.0).round() as u64)
+    days.max(0.0).round() as u64
 }
 
 /// How many times the usual: one decimal under 10 (`2.5`, `3`), whole above (`14`).
-fn format_times(ratio: f64) -> String {
+fn format_times(ratio: f64, locale: &Locale) -> String {
     if !ratio.is_finite() {
         return "?".to_string();
     }
-    if ratio >= 10.0 {
-        return format_count(ratio.round() as u64);
+    let tenths = (ratio * 10.0).round();
+    if ratio >= 10.0 || tenths % 10.0 == 0.0 {
+        return locale.count(ratio.max(0.0).round() as u64);
     }
-    let text = format!("{ratio:.1}");
-    text.strip_suffix(".0").unwrap_or(&text).to_string()
+    locale.decimal(ratio, 1)
 }
 
 /// A cost per image: `$0.0028`; below a hundredth of a cent, enough decimals to not read
 /// as free (`$0.000012`).
-fn format_per_image(cost: f64) -> String {
+fn format_per_image(cost: f64, locale: &Locale) -> String {
     if cost > 0.0 && cost < 0.00005 {
         let text = format!("{cost:.6}");
-        format!("${}", text.trim_end_matches('0'))
+        let decimals = text.trim_end_matches('0').len() - text.find('.').map_or(0, |dot| dot + 1);
+        format!("${}", locale.decimal(cost, decimals as u8))
     } else {
-        format_credits(cost)
+        locale.money(cost)
     }
 }
 
@@ -602,7 +631,6 @@ mod tests {
     use crate::data::history::TransactionList;
     use crate::data::license_api::wire::{UserInfo, UserStats};
     use crate::view::dashboard::{PageData, ViewSettings, build_dashboard};
-    use crate::view::render::Renderer;
     use chrono::Duration;
 
     const HOSTILE: &str = "<script>alert(1)</script>";
@@ -734,6 +762,20 @@ mod tests {
         text.fill(&Strings::english())
     }
 
+    /// The cards in English.
+    fn cards(insights: &Insights) -> InsightsView {
+        insights_view(insights, Locale::of("en"), &Strings::english())
+    }
+
+    fn english_writer() -> Writer<'static> {
+        static STRINGS: std::sync::LazyLock<Strings> = std::sync::LazyLock::new(Strings::english);
+        Writer {
+            locale: Locale::of("en"),
+            strings: &STRINGS,
+            today: today(),
+        }
+    }
+
     /// Every number the charts print.
     fn chart_numbers(view: &InsightsView) -> Vec<f64> {
         let d = &view.daily;
@@ -766,7 +808,7 @@ mod tests {
 
     #[test]
     fn the_daily_chart_has_30_bars_and_days_without_spend_are_empty_bars_of_zero_height() {
-        let view = insights_view(&sample());
+        let view = cards(&sample());
         let bars = &view.daily.bars;
         assert_eq!(bars.len(), 30);
         for i in [3, 10, 11] {
@@ -778,12 +820,12 @@ mod tests {
         assert_eq!(bars.iter().filter(|b| b.empty).count(), 3);
         // Oldest left: each bar one slot right of the one before.
         assert!(bars.windows(2).all(|w| w[1].x - w[0].x == DAILY_SLOT));
-        assert_eq!(bars[0].date, "Thu 22 Oct 2026");
+        assert_eq!(bars[0].date, "Oct 22");
     }
 
     #[test]
     fn the_tallest_day_fills_the_plot_height() {
-        let view = insights_view(&sample());
+        let view = cards(&sample());
         let bars = &view.daily.bars;
         assert_eq!(bars[25].height, PLOT_HEIGHT);
         assert_eq!(bars[25].y, DAILY_TOP);
@@ -795,7 +837,7 @@ mod tests {
 
     #[test]
     fn today_is_the_last_bar_and_marked_partial_with_a_label_under_it() {
-        let view = insights_view(&sample());
+        let view = cards(&sample());
         let bars = &view.daily.bars;
         assert!(bars[29].partial);
         assert_eq!(bars.iter().filter(|b| b.partial).count(), 1);
@@ -806,7 +848,7 @@ mod tests {
 
     #[test]
     fn an_unusual_day_is_marked_on_its_bar_and_named_in_a_notice() {
-        let view = insights_view(&sample());
+        let view = cards(&sample());
         let bar = &view.daily.bars[25];
         assert!(bar.unusual);
         assert_eq!(view.daily.bars.iter().filter(|b| b.unusual).count(), 1);
@@ -815,7 +857,7 @@ mod tests {
         assert_eq!(view.unusual.len(), 1);
         assert_eq!(
             english(&view.unusual[0].text),
-            "Unusual spend on Mon 16 Nov: $5.00, about 5 times the usual $1.00."
+            "Unusual spend on Nov 16: $5.00, about 5 times the usual $1.00."
         );
         assert_eq!(
             english(view.unusual[0].mostly.as_ref().unwrap()),
@@ -831,19 +873,19 @@ mod tests {
             normal: 0.0,
             service: String::new(),
         };
-        let view = unusual_view(&day, Some(today()));
+        let view = unusual_view(&day, &english_writer());
         assert_eq!(
             english(&view.text),
-            "Unusual spend on Tue 30 Dec 2025: $2.50, where a usual day costs nothing."
+            "Unusual spend on Dec 30, 2025: $2.50, where a usual day costs nothing."
         );
         assert_eq!(view.mostly, None);
-        assert_eq!(format_times(2.54), "2.5");
-        assert_eq!(format_times(14.4), "14");
+        assert_eq!(format_times(2.54, Locale::of("en")), "2.5");
+        assert_eq!(format_times(14.4, Locale::of("en")), "14");
     }
 
     #[test]
     fn bars_are_labelled_with_the_day_number_and_weekday_and_titled_in_full() {
-        let view = insights_view(&sample());
+        let view = cards(&sample());
         let bars = &view.daily.bars;
         assert_eq!(
             (bars[29].day.as_str(), bars[29].weekday.as_str()),
@@ -855,11 +897,11 @@ mod tests {
         );
         assert_eq!(
             english(&bars[29].title),
-            "Fri 20 Nov 2026: $1.29 spent, 429 transactions"
+            "Nov 20: $1.29 spent, 429 transactions"
         );
         assert_eq!(
             english(&bars[3].title),
-            "Sun 25 Oct 2026: $0.00 spent, 0 transactions"
+            "Oct 25: $0.00 spent, 0 transactions"
         );
         assert_eq!(bars[29].spend, "$1.29");
         assert_eq!(bars[5].purchases, "$10.00");
@@ -868,11 +910,11 @@ mod tests {
 
     #[test]
     fn the_runway_says_how_many_days_until_when_and_the_range() {
-        let view = insights_view(&sample());
+        let view = cards(&sample());
         let r = &view.runway;
         assert_eq!(
             english(&r.headline),
-            "At this rate your balance lasts about 12 days (until Wed 2 Dec)."
+            "At this rate your balance lasts about 12 days (until Dec 2)."
         );
         assert_eq!(
             english(r.range.as_ref().unwrap()),
@@ -882,7 +924,7 @@ mod tests {
         assert_eq!(r.per_day_30d.as_deref(), Some("$0.30"));
         assert_eq!(
             english(r.low_balance.as_ref().unwrap()),
-            "The balance falls below $1.00 on Mon 30 Nov."
+            "The balance falls below $1.00 on Nov 30."
         );
         assert_eq!(r.urgency, "amber");
     }
@@ -892,10 +934,10 @@ mod tests {
         let mut long = runway(400.0, Urgency::Calm);
         long.empty_on = date(2027, 12, 25);
         long.low_balance_on = None;
-        let view = runway_view(RunwayStatus::Estimated, Some(&long), Some(today()));
+        let view = runway_view(RunwayStatus::Estimated, Some(&long), &english_writer());
         assert_eq!(
             english(&view.headline),
-            "At this rate your balance lasts about 400 days (until Sat 25 Dec 2027)."
+            "At this rate your balance lasts about 400 days (until Dec 25, 2027)."
         );
         assert_eq!(
             english(view.low_balance.as_ref().unwrap()),
@@ -906,13 +948,13 @@ mod tests {
     #[test]
     fn a_runway_of_a_day_or_less_and_a_used_up_balance_read_naturally() {
         let short = runway(1.2, Urgency::Red);
-        let view = runway_view(RunwayStatus::Estimated, Some(&short), Some(today()));
+        let view = runway_view(RunwayStatus::Estimated, Some(&short), &english_writer());
         assert_eq!(
             english(&view.headline),
-            "At this rate your balance lasts about a day or less (until Wed 2 Dec)."
+            "At this rate your balance lasts about a day or less (until Dec 2)."
         );
         let empty = runway(0.0, Urgency::Red);
-        let view = runway_view(RunwayStatus::Estimated, Some(&empty), Some(today()));
+        let view = runway_view(RunwayStatus::Estimated, Some(&empty), &english_writer());
         assert_eq!(english(&view.headline), "Your balance is used up.");
         assert_eq!(view.urgency, "red");
     }
@@ -923,7 +965,7 @@ mod tests {
             (RunwayStatus::NoSpending, "No spending in the last 7 days."),
             (RunwayStatus::NotEnoughHistory, "Not enough history yet."),
         ] {
-            let view = runway_view(status, None, Some(today()));
+            let view = runway_view(status, None, &english_writer());
             assert_eq!(english(&view.headline), sentence);
             assert_eq!(view.urgency, "calm");
             assert_eq!(
@@ -940,12 +982,12 @@ mod tests {
         assert_eq!(urgency_class(Urgency::Red), "red");
         let mut insights = sample();
         insights.runway = Some(runway(2.0, Urgency::Red));
-        assert_eq!(insights_view(&insights).runway.urgency, "red");
+        assert_eq!(cards(&insights).runway.urgency, "red");
     }
 
     #[test]
     fn the_breakdown_shows_each_services_percent_and_a_total_row() {
-        let view = insights_view(&sample());
+        let view = cards(&sample());
         let b = &view.breakdown;
         assert_eq!(b.rows.len(), 2);
         assert_eq!(b.rows[0].service, "image_search via CTZ-AI");
@@ -966,7 +1008,7 @@ mod tests {
 
     #[test]
     fn the_monthly_trend_names_the_year_where_it_changes_and_marks_this_month() {
-        let view = insights_view(&sample());
+        let view = cards(&sample());
         let months = &view.monthly.months;
         assert_eq!(months.len(), 12);
         assert_eq!(
@@ -990,7 +1032,7 @@ mod tests {
 
     #[test]
     fn all_zero_data_draws_empty_bars_with_no_nan() {
-        let view = insights_view(&all_zero());
+        let view = cards(&all_zero());
         assert_eq!(view.daily.bars.len(), 30);
         assert!(view.daily.bars.iter().all(|b| b.empty && b.height == 0.0));
         assert!(
@@ -1014,7 +1056,7 @@ mod tests {
         insights.daily[0].spend = f64::NAN;
         insights.daily[1].spend = f64::INFINITY;
         insights.daily[2].spend = -3.0;
-        let view = insights_view(&insights);
+        let view = cards(&insights);
         assert!(chart_numbers(&view).iter().all(|n| n.is_finite()));
         assert!(view.daily.bars[..3].iter().all(|b| b.height == 0.0));
         assert_eq!(view.daily.bars[25].height, PLOT_HEIGHT);
@@ -1024,7 +1066,7 @@ mod tests {
     fn chart_numbers_are_rounded_to_one_decimal() {
         let mut insights = sample();
         insights.daily[0].spend = 5.0 / 3.0;
-        let view = insights_view(&insights);
+        let view = cards(&insights);
         assert_eq!(view.daily.bars[0].height, 53.3);
         for n in chart_numbers(&view) {
             assert_eq!((n * 10.0).round() / 10.0, n, "{n}");
@@ -1033,28 +1075,74 @@ mod tests {
 
     #[test]
     fn the_own_cost_line_gives_the_cost_per_image_and_the_image_jobs() {
-        let view = insights_view(&sample());
+        let view = cards(&sample());
         assert_eq!(
             english(view.own_cost.as_ref().unwrap()),
             "At your own cost of $0.0028 per image over the last 30 days: about 4,400 image jobs."
         );
-        assert_eq!(format_per_image(0.000012), "$0.000012");
+        assert_eq!(format_per_image(0.000012, Locale::of("en")), "$0.000012");
     }
 
     #[test]
     fn the_totals_span_local_dates_and_name_the_zone() {
-        let view = insights_view(&sample());
+        let view = cards(&sample());
         assert_eq!(
             english(&view.totals),
-            "Kept history: 12,000 transactions from 4 Jan 2025 to 20 Nov 2026; \
+            "Kept history: 12,000 transactions from Jan 4, 2025 to Nov 20; \
              spent $321.50, purchased $400.00, refunded $2.50."
         );
         assert_eq!(english(&view.zone), "Days are in Europe/Berlin.");
         let mut undated = sample();
         undated.totals.first = None;
         assert!(
-            english(&insights_view(&undated).totals)
+            english(&cards(&undated).totals)
                 .starts_with("Kept history: 12,000 transactions; spent")
+        );
+    }
+
+    #[test]
+    fn the_cards_write_numbers_dates_and_plural_forms_in_the_pages_language() {
+        let de = Strings::built_in("de");
+        let view = insights_view(&sample(), Locale::of("de"), &de);
+        let today = &view.daily.bars[29];
+        assert_eq!(
+            (
+                today.day.as_str(),
+                today.weekday.as_str(),
+                today.date.as_str()
+            ),
+            ("20", "Fr", "20.11.")
+        );
+        assert_eq!(today.spend, "$1,29");
+        assert_eq!(today.transactions, "429");
+        assert_eq!(view.runway.headline.key, "token_usage_runway_days.other");
+        assert_eq!(
+            view.runway.headline.fill(&de),
+            "Bei diesem Verbrauch reicht Ihr Guthaben etwa 12 Tage (bis 02.12.)."
+        );
+        assert_eq!(view.breakdown.total.tokens_30d, "1.512.000");
+        assert_eq!(view.monthly.months[0].year.as_deref(), Some("2025"));
+        assert!(
+            view.totals.fill(&de).contains("12.000"),
+            "{}",
+            view.totals.fill(&de)
+        );
+
+        // Arabic has six plural forms: three days take the "few" one.
+        let ar = Strings::built_in("ar");
+        let mut short = sample();
+        short.runway = Some(runway(3.0, Urgency::Amber));
+        let view = insights_view(&short, Locale::of("ar"), &ar);
+        assert_eq!(view.runway.headline.key, "token_usage_runway_days.few");
+        let three = Locale::of("ar").count(3);
+        assert!(view.runway.headline.fill(&ar).contains(&three));
+        assert_eq!(
+            view.monthly.months[0]
+                .year
+                .as_deref()
+                .map(|y| y.chars().count()),
+            Some(4),
+            "a year is four digits, never grouped"
         );
     }
 
@@ -1080,6 +1168,7 @@ mod tests {
             }),
             insights,
         };
+        let strings = Strings::english();
         let settings = ViewSettings {
             now: 1_795_172_400,
             timezone: chrono_tz::Europe::Berlin,
@@ -1088,28 +1177,11 @@ mod tests {
             notices: Vec::new(),
             demo_mode: false,
             build_rows: true,
+            locale: Locale::of("en"),
+            strings: &strings,
         };
         let view = build_dashboard(&data, &settings);
-        let common = serde_json::json!({
-            "lang": "en",
-            "links": {
-                "overview": "?", "refresh": "?action=refresh_data", "download": "?action=download",
-                "update_pricing": "?action=update_pricing", "clear_cache": "?action=clear_cache",
-                "debug": "?debug=1", "retry": "?", "page": "?page=",
-            },
-            "csrf_token": "token",
-            "help_url": "https://example.org/help",
-            "reports_url": "reports.php",
-        });
-        Renderer::embedded()
-            .unwrap()
-            .render(
-                "dashboard.html",
-                &Strings::english(),
-                &common,
-                ("view", &view),
-            )
-            .unwrap()
+        crate::view::dashboard::render_for_tests(&view, &Strings::english())
     }
 
     fn select<'a>(html: &'a scraper::Html, selector: &str) -> Vec<scraper::ElementRef<'a>> {
@@ -1145,7 +1217,7 @@ mod tests {
         let last = scraper::ElementRef::wrap(bars[29].parent().unwrap()).unwrap();
         assert_eq!(
             text(&select_in(&last, "title")[0]),
-            "Fri 20 Nov 2026: $1.29 spent, 429 transactions (today, so far)"
+            "Nov 20: $1.29 spent, 429 transactions (today, so far)"
         );
         assert_eq!(select(&html, "#daily svg line.stub").len(), 3);
         assert_eq!(select(&html, "#daily svg circle.marker").len(), 1);
@@ -1158,7 +1230,7 @@ mod tests {
         let headline = select(&html, ".cards #runway.runway-amber .runway-headline");
         assert_eq!(
             text(&headline[0]),
-            "At this rate your balance lasts about 12 days (until Wed 2 Dec)."
+            "At this rate your balance lasts about 12 days (until Dec 2)."
         );
         assert_eq!(
             text(&select(&html, "#estimates .own-cost")[0]),
@@ -1166,7 +1238,7 @@ mod tests {
         );
         assert_eq!(
             text(&select(&html, "#kept-history p")[0]),
-            english(&insights_view(&insights).totals)
+            english(&cards(&insights).totals)
         );
     }
 

@@ -10,6 +10,7 @@ use std::io::{self, Write};
 
 use chrono::NaiveDate;
 
+use crate::data::i18n::Strings;
 use crate::data::license_api::wire::Transaction;
 use crate::view::branding::brand;
 
@@ -17,26 +18,38 @@ use crate::view::branding::brand;
 const BOM: &[u8] = "\u{feff}".as_bytes();
 
 /// The header row.
-const HEADER: [&str; 7] = [
-    "Date",
-    "Transaction Type",
-    "Service Type",
-    "Amount",
-    "Tokens Used",
-    "Images Processed",
-    "Description",
+/// The header row's keys, in column order.
+const HEADER_KEYS: [&str; 7] = [
+    "token_usage_csv_date",
+    "token_usage_csv_type",
+    "token_usage_csv_service",
+    "token_usage_csv_amount",
+    "token_usage_csv_tokens",
+    "token_usage_csv_images",
+    "token_usage_csv_description",
 ];
+
+/// The header row in a language (English: the PHP page's own header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvHeader(pub [String; 7]);
+
+impl CsvHeader {
+    pub fn of(strings: &Strings) -> CsvHeader {
+        CsvHeader(HEADER_KEYS.map(|key| strings.get(key).to_string()))
+    }
+}
 
 /// Writes `transactions`, in the given order, as the CSV download.
 pub fn write_csv(
     out: &mut impl Write,
+    header: &CsvHeader,
     transactions: impl IntoIterator<Item = impl Borrow<Transaction>>,
 ) -> io::Result<()> {
     out.write_all(BOM)?;
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(&mut *out);
-    writer.write_record(HEADER)?;
+    writer.write_record(header.0.iter().map(|cell| neutralise(cell).into_owned()))?;
     for transaction in transactions {
         let transaction = transaction.borrow();
         let service = brand(&transaction.service_type);
@@ -57,9 +70,22 @@ pub fn write_csv(
     writer.flush()
 }
 
-/// The name the download is saved under: `token_usage_history_YYYY-MM-DD.csv`.
-pub fn download_file_name(today: NaiveDate) -> String {
-    format!("token_usage_history_{}.csv", today.format("%Y-%m-%d"))
+/// The name the download is saved under: `token_usage_history_YYYY-MM-DD.csv`, its
+/// stem in the page's language (`token_usage_csv_file_name`), kept to `a-z0-9_` so that
+/// no translation can break the header it is sent in.
+pub fn download_file_name(strings: &Strings, today: NaiveDate) -> String {
+    let stem: String = strings
+        .get("token_usage_csv_file_name")
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+        .take(60)
+        .collect();
+    let stem = if stem.is_empty() {
+        "token_usage_history"
+    } else {
+        &stem
+    };
+    format!("{stem}_{}.csv", today.format("%Y-%m-%d"))
 }
 
 /// A plain decimal with four places; never `-0.0000`.
@@ -116,7 +142,7 @@ mod tests {
 
     fn csv_of(transactions: &[Transaction]) -> String {
         let mut out = Vec::new();
-        write_csv(&mut out, transactions).unwrap();
+        write_csv(&mut out, &CsvHeader::of(&Strings::english()), transactions).unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -255,7 +281,7 @@ mod tests {
     fn the_download_is_named_after_todays_date() {
         let today = NaiveDate::from_ymd_opt(2026, 3, 7).unwrap();
         assert_eq!(
-            download_file_name(today),
+            download_file_name(&Strings::english(), today),
             "token_usage_history_2026-03-07.csv"
         );
     }

@@ -6,4 +6,5 @@ pub mod charts;
 pub mod dashboard;
 pub mod export;
 pub mod insights;
+pub mod locale;
 pub mod render;

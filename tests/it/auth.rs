@@ -414,15 +414,13 @@ fn a_csrf_cookie_planted_from_a_sibling_subdomain_chooses_no_valid_token() {
     );
     // The victim's own page carries the token that works for the victim.
     let token = csrf_token(&panel.get("", &victim)).unwrap();
-    let html = panel
-        .server
-        .post_with_cookie(
-            &panel.install,
-            "action=update_pricing",
-            &victim,
-            &format!("token={token}"),
-        )
-        .text();
+    let done = panel.server.post_with_cookie(
+        &panel.install,
+        "action=update_pricing",
+        &victim,
+        &format!("token={token}"),
+    );
+    let html = panel.server.follow(&panel.install, done, &victim).text();
     assert_eq!(
         texts(&html, ".notice-success"),
         ["Pricing cache cleared. Latest prices will be fetched."]

@@ -4,6 +4,8 @@
 mod apache;
 mod auth;
 mod browser;
+mod browser_a11y;
+mod browser_screenshots;
 mod fastcgi;
 mod faults;
 mod fuzz_seeds;

@@ -55,6 +55,36 @@ fn the_dashboard_shows_every_card_of_the_seed() {
         ]
     );
     assert_eq!(attrs(&html, "nav.actions form", "method"), ["post"; 3]);
+    // Overview, Refresh Data and Download History stand out; the maintenance actions
+    // are quieter.
+    assert_eq!(
+        texts(
+            &html,
+            "nav.actions .button-strong, nav.actions .button-primary"
+        ),
+        ["Overview", "Refresh Data", "Download History"]
+    );
+    assert_eq!(
+        texts(&html, "nav.actions .button-quiet"),
+        ["Update Pricing", "Clear Cache", "Debug API"]
+    );
+
+    // The answer first: the balance with its state in a word, how fresh, where to buy.
+    assert_eq!(texts(&html, "#top .top-amount"), ["$12.3456"]);
+    let state = texts(&html, "#top .top-balance .state");
+    assert!(
+        state == ["Healthy"] || state == ["Running low"],
+        "{state:?}"
+    );
+    let as_of = texts(&html, "#top .as-of").join("");
+    assert!(
+        as_of.starts_with("As of ") && as_of.contains(" UTC, ") && as_of.ends_with("just now."),
+        "{as_of}"
+    );
+    assert_eq!(
+        attrs(&html, "#top a.buy", "href"),
+        ["https://comusthumbz.com/projects/buycredits.php"]
+    );
 
     let account = texts(&html, "#account dd");
     assert_eq!(
@@ -82,6 +112,7 @@ fn the_dashboard_shows_every_card_of_the_seed() {
         "tokens used has thousands separators"
     );
 
+    assert_eq!(texts(&html, "#pricing h2"), ["Current API Pricing (Live)"]);
     let pricing = texts(&html, "#pricing tr");
     assert_eq!(
         pricing,
@@ -92,9 +123,12 @@ fn the_dashboard_shows_every_card_of_the_seed() {
             "Cached Tokens $0.05 per 1M tokens"
         ]
     );
-    assert_eq!(
-        texts(&html, "#pricing p.muted"),
-        ["Prices as of 2026-11-20 09:00:00"]
+    // The sample's 2026-11-20 09:00:00 UTC, in the page's one date format (the year
+    // shows when it is not this year's).
+    let prices_as_of = texts(&html, "#pricing p.muted").join("");
+    assert!(
+        prices_as_of.starts_with("Prices as of Nov 20, ") && prices_as_of.ends_with("9:00 AM"),
+        "{prices_as_of}"
     );
     assert_eq!(
         texts(&html, "#estimates dt"),
@@ -130,6 +164,11 @@ fn the_dashboard_shows_every_card_of_the_seed() {
         "user/info and stats reused, and said so"
     );
     assert_eq!(footer[3], "Pricing: Cached");
+    assert_eq!(
+        texts(&again, "#pricing h2"),
+        ["Current API Pricing (Cached)"],
+        "Live only when fetched for this view"
+    );
     assert_eq!(footer[4], "Transactions: Cached");
     assert_eq!(api.calls("credits/history"), 1);
     assert_eq!(api.calls("pricing/current"), 1);
@@ -155,7 +194,10 @@ fn account_answers_are_reused_only_as_configured_and_refresh_always_calls() {
         calls + 1,
         "Refresh Data bypasses the reuse"
     );
-    assert_eq!(texts(&html, ".page-footer span")[2], "Account: Live");
+    assert_eq!(
+        texts(&html, ".notice-success"),
+        ["Data refreshed successfully"]
+    );
 }
 
 #[test]
@@ -198,15 +240,33 @@ fn transaction_rows_are_formatted_badged_and_branded() {
         assert!(!lower.contains(provider), "{provider} reached the page");
     }
     assert!(html.contains("via CTZ-AI"));
-    // Descriptions are cut to 50 characters with the whole text on hover.
+    // Descriptions are cut to 50 characters; the whole text is on hover and opens
+    // below the cut one (a keyboard reaches it too).
     let titles = attrs(&html, "table.transactions td[title]", "title");
-    let shown = texts(&html, "table.transactions td[title]");
     let long = titles
         .iter()
         .position(|t| t.chars().count() > 50)
         .expect("a long description");
-    assert_eq!(shown[long].chars().count(), 53);
-    assert!(titles[long].starts_with(shown[long].trim_end_matches("...")));
+    let cut = texts(&html, "table.transactions td.desc details summary");
+    let whole = texts(&html, "table.transactions td.desc details .desc-full");
+    let shown = titles.iter().filter(|t| t.chars().count() > 50).count();
+    assert_eq!((cut.len(), whole.len()), (shown, shown));
+    assert_eq!(cut[0].chars().count(), 53);
+    assert!(titles[long].starts_with(cut[0].trim_end_matches("...")));
+    assert_eq!(
+        whole[0],
+        titles[long]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    // Amounts keep their sign, so the colour is not the only signal.
+    for amount in texts(&html, "td.amount-negative") {
+        assert!(amount.starts_with("-$"), "{amount}");
+    }
+    for amount in texts(&html, "td.amount-positive") {
+        assert!(amount.starts_with("+$"), "{amount}");
+    }
     // Amounts are coloured by sign.
     let negative = attrs(&html, "td.amount-negative", "class").len();
     let positive = attrs(&html, "td.amount-positive", "class").len();
@@ -226,11 +286,25 @@ fn pages_clamp_and_link_within_five_of_the_current_page() {
     );
     assert_eq!(texts(&last, "table.transactions tbody tr").len(), 100);
     assert_eq!(
-        texts(&last, ".pagination .page-link"),
+        texts(&last, ".pagination-bottom .page-link"),
         ["29", "30", "31", "32", "33"]
     );
-    assert_eq!(attrs(&last, "a[rel=prev]", "href"), ["?page=33"]);
+    // The same pager above the table as below it.
+    assert_eq!(
+        texts(&last, ".pagination-top"),
+        texts(&last, ".pagination-bottom")
+    );
+    assert_eq!(attrs(&last, "a[rel=prev]", "href"), ["?page=33"; 2]);
     assert!(attrs(&last, "a[rel=next]", "href").is_empty());
+    // First beside Previous; no Last from the last page.
+    assert_eq!(
+        attrs(&last, ".pagination-bottom a.button", "href"),
+        ["?page=1", "?page=33"]
+    );
+    assert_eq!(
+        texts(&last, ".pagination-bottom span.disabled"),
+        ["Next →", "Last »"]
+    );
     assert_eq!(attrs(&last, "body", "data-prev-url"), ["?page=33"]);
 
     let middle = server.get(&install, "page=10").text();
@@ -238,8 +312,16 @@ fn pages_clamp_and_link_within_five_of_the_current_page() {
         .filter(|n| *n != 10)
         .map(|n| n.to_string())
         .collect();
-    assert_eq!(texts(&middle, ".pagination .page-link"), links);
-    assert_eq!(texts(&middle, ".page-current"), ["10"]);
+    assert_eq!(texts(&middle, ".pagination-bottom .page-link"), links);
+    assert_eq!(texts(&middle, ".page-current"), ["10", "10"]);
+    assert_eq!(
+        attrs(&middle, ".pagination-top a.button", "href"),
+        ["?page=1", "?page=9", "?page=11", "?page=34"]
+    );
+    assert_eq!(
+        texts(&middle, ".pagination-top a.button"),
+        ["« First", "← Previous", "Next →", "Last »"]
+    );
     assert_eq!(attrs(&middle, "body", "data-next-url"), ["?page=11"]);
     assert_eq!(
         attrs(&middle, "form#auto-refresh", "action"),
@@ -254,11 +336,21 @@ fn pages_clamp_and_link_within_five_of_the_current_page() {
         ("page=", 1),
     ] {
         let html = server.get(&install, query).text();
-        assert_eq!(texts(&html, ".page-current"), [page.to_string()], "{query}");
+        assert_eq!(
+            texts(&html, ".page-current"),
+            [page.to_string(), page.to_string()],
+            "{query}"
+        );
     }
+    // How fresh the data is: said once, in the top strip, with its age.
+    let as_of = texts(&last, "#top .as-of").join("");
     assert!(
-        texts(&last, ".pagination-info span")[1].starts_with("Cache: "),
-        "the cache's age is shown"
+        as_of.starts_with("As of ") && as_of.contains(" UTC, "),
+        "{as_of}"
+    );
+    assert!(
+        texts(&last, ".pagination-info span").len() == 1,
+        "no second age"
     );
 }
 
@@ -299,6 +391,24 @@ fn no_transactions_says_so_and_the_download_refuses() {
         texts(&html, "p.empty"),
         ["No transaction history available"]
     );
+    assert_eq!(
+        texts(&html, "p.empty-hint"),
+        ["Credits are used when AI picks images, writes tags or enriches performer data."]
+    );
+    assert!(
+        texts(&html, ".pagination-info, nav.pagination").is_empty(),
+        "no \"Showing 0-0 of 0\""
+    );
+    // Download History is there, but not a link, and says why.
+    assert_eq!(
+        texts(&html, "nav.actions [aria-disabled=true]"),
+        ["Download History"]
+    );
+    assert!(!nav_labels(&html).contains(&"Download History".to_string()));
+    assert_eq!(
+        texts(&html, "#download-unavailable"),
+        ["No transaction history available to download."]
+    );
     let download = server.get(&install, "action=download");
     assert_eq!(
         download.header("content-type"),
@@ -325,9 +435,12 @@ fn refresh_data_fetches_afresh_in_both_spellings() {
         );
         assert_eq!(api.calls("credits/history"), 2 + i);
         assert_eq!(api.calls("pricing/current"), 2 + i);
-        let footer = texts(&html, ".page-footer span");
-        assert_eq!(footer[4], "Transactions: Live");
     }
+    // The action was answered with a redirect to the plain page: showing it again calls
+    // nothing and says nothing again.
+    let again = server.get(&install, "").text();
+    assert!(texts(&again, ".notice-success").is_empty());
+    assert_eq!(api.calls("credits/history"), 3);
     let page = server.get(&install, "");
     let token = csrf_token(&page).unwrap();
     assert_eq!(
@@ -383,7 +496,7 @@ fn clear_cache_deletes_the_transaction_files_and_counts_them() {
     let html = server.act(&install, "clearcache").text();
     assert_eq!(
         texts(&html, ".notice-success"),
-        ["Cleared 1 transaction cache files. Fresh data will be fetched."]
+        ["Cleared 1 transaction cache file. Fresh data will be fetched."]
     );
 }
 
@@ -690,9 +803,13 @@ fn cache_files_written_by_the_php_page_are_used_as_they_are() {
         texts(&html, "#pricing tr")[0],
         "Image Processing $3.00 per 10,000 images"
     );
-    assert_eq!(
-        texts(&html, "table.transactions tbody tr"),
-        ["Nov 21, 07:30 purchase +$25.0000 0 0 Credit purchase - order #77 / PHP"]
+    let rows = texts(&html, "table.transactions tbody tr");
+    assert_eq!(rows.len(), 1);
+    assert!(
+        rows[0].starts_with("Nov 21, ")
+            && rows[0]
+                .ends_with("7:30 AM purchase +$25.0000 0 0 Credit purchase - order #77 / PHP"),
+        "{rows:?}"
     );
     let footer = texts(&html, ".page-footer span");
     assert_eq!(footer[3], "Pricing: Cached");
@@ -705,7 +822,10 @@ fn cache_files_written_by_the_php_page_are_used_as_they_are() {
 fn a_translation_file_changes_the_pages_strings() {
     let api = sample_api(10);
     let install = Install::new("lang", &api.url());
-    install.edit_config("$admin_language = 'en';", "$admin_language = 'de';");
+    install.edit_config(
+        "date_default_timezone_set('UTC');",
+        "date_default_timezone_set('UTC'); $admin_language = 'de';",
+    );
     fs::create_dir_all(install.ct.join("dat/lang")).unwrap();
     fs::write(
         install.ct.join("dat/lang/tokenusage.de.json"),
@@ -718,8 +838,8 @@ fn a_translation_file_changes_the_pages_strings() {
     assert_eq!(nav_labels(&html)[1], "Daten aktualisieren");
     assert_eq!(
         nav_labels(&html)[2],
-        "Download History",
-        "untranslated keys stay English"
+        "Verlauf herunterladen",
+        "keys the file leaves out keep the built-in German"
     );
     assert_eq!(attrs(&html, "html", "lang"), ["de"]);
 }
@@ -773,7 +893,7 @@ fn cgi_reads_a_page_through_the_index_beside_the_cache_and_shows_what_fastcgi_sh
     let cleared = server.click(&install, "clear_cache").text();
     assert_eq!(
         texts(&cleared, ".notice-success"),
-        ["Cleared 1 transaction cache files. Fresh data will be fetched."]
+        ["Cleared 1 transaction cache file. Fresh data will be fetched."]
     );
     assert!(!index.exists());
 }
@@ -852,7 +972,10 @@ fn a_page_shown_again_carries_each_browsers_own_token_and_current_data() {
 fn a_reloaded_translation_reaches_the_table_headers_too() {
     let api = sample_api(10);
     let install = Install::new("lang-reload", &api.url());
-    install.edit_config("$admin_language = 'en';", "$admin_language = 'de';");
+    install.edit_config(
+        "date_default_timezone_set('UTC');",
+        "date_default_timezone_set('UTC'); $admin_language = 'de';",
+    );
     let translation = install.ct.join("dat/lang/tokenusage.de.json");
     fs::create_dir_all(translation.parent().unwrap()).unwrap();
     fs::write(&translation, r#"{"token_usage_date": "Datum"}"#).unwrap();
@@ -867,4 +990,53 @@ fn a_reloaded_translation_reaches_the_table_headers_too() {
     );
     let second = server.get(&install, "").text();
     assert_eq!(texts(&second, "table.transactions th")[0], "Zeitpunkt");
+}
+
+#[test]
+fn the_language_comes_from_the_config_else_the_query_remembered_else_the_browser() {
+    let api = sample_api(10);
+    let install = Install::new("languages", &api.url());
+    let server = Server::start(&[]);
+    let lang_of = |html: &str| attrs(html, "html", "lang").join("");
+    let dir_of = |html: &str| attrs(html, "html", "dir").join("");
+
+    // The browser's Accept-Language, by quality, de-DE meaning de.
+    let mut params = page_params(&install, "");
+    params.push((
+        "HTTP_ACCEPT_LANGUAGE",
+        "sw;q=1, de-DE;q=0.9, en;q=0.5".into(),
+    ));
+    let german = server.request(&params).text();
+    assert_eq!(lang_of(&german), "de");
+    assert_eq!(dir_of(&german), "ltr");
+
+    // ?lang= wins over the browser and is remembered in a cookie for this folder.
+    params = page_params(&install, "lang=ar");
+    params.push(("HTTP_ACCEPT_LANGUAGE", "de".into()));
+    let arabic = server.request(&params);
+    assert_eq!(lang_of(&arabic.text()), "ar");
+    assert_eq!(dir_of(&arabic.text()), "rtl");
+    let remembered = set_cookies(&arabic)
+        .into_iter()
+        .find(|c| c.starts_with("tokenusage_lang="))
+        .expect("the choice is remembered");
+    assert_eq!(remembered, "tokenusage_lang=ar");
+    let set = arabic.header("set-cookie").unwrap();
+    assert!(set.contains("Path=/ct/admin/"), "{set}");
+    let mut params = page_params(&install, "");
+    params.push(("HTTP_COOKIE", remembered));
+    params.push(("HTTP_ACCEPT_LANGUAGE", "de".into()));
+    assert_eq!(lang_of(&server.request(&params).text()), "ar");
+
+    // A language we do not have is ignored; nothing at all is English.
+    assert_eq!(lang_of(&server.get(&install, "lang=tlh").text()), "en");
+
+    // The installation's config wins over everything.
+    install.edit_config(
+        "date_default_timezone_set('UTC');",
+        "date_default_timezone_set('UTC'); $admin_language = 'ja';",
+    );
+    let mut params = page_params(&install, "lang=ar");
+    params.push(("HTTP_ACCEPT_LANGUAGE", "de".into()));
+    assert_eq!(lang_of(&server.request(&params).text()), "ja");
 }

@@ -424,7 +424,11 @@ fn the_access_log_has_a_line_per_request_and_no_cookie_session_or_token() {
         &format!("{cookie}; PHPSESSID=secretsession42"),
         &format!("token={token}"),
     );
-    assert_eq!(refreshed.status, 200);
+    assert_eq!(
+        refreshed.status, 303,
+        "answered with a redirect to the plain page"
+    );
+    assert_eq!(refreshed.header("location"), Some("?"));
     // An old link with a token in its query string.
     server.get(&install, &format!("action=update_pricing&token={token}"));
     drop(server);
@@ -436,7 +440,7 @@ fn the_access_log_has_a_line_per_request_and_no_cookie_session_or_token() {
         "{log}"
     );
     assert!(
-        lines[1].contains(" POST /ct/admin/tokenusage.php?action=refresh_data 200 "),
+        lines[1].contains(" POST /ct/admin/tokenusage.php?action=refresh_data 303 "),
         "{log}"
     );
     assert!(lines[2].contains("?action=update_pricing 200 "), "{log}");

@@ -259,7 +259,20 @@ impl Server {
             .find(|target| *target == format!("?action={action}"))
             .unwrap_or_else(|| panic!("no button for {action}"));
         let token = csrf_token(&page).expect("the page's forms carry a token");
-        self.post_with_cookie(install, &target[1..], &cookie, &format!("token={token}"))
+        let done = self.post_with_cookie(install, &target[1..], &cookie, &format!("token={token}"));
+        self.follow(install, done, &cookie)
+    }
+
+    /// Follows an action's `303 See Other` to the plain page as a browser does, with the
+    /// cookies it had and those the redirect set; any other answer is returned as it is.
+    pub fn follow(&self, install: &Install, done: CgiResponse, cookie: &str) -> CgiResponse {
+        if done.status != 303 {
+            return done;
+        }
+        assert_eq!(done.header("location"), Some("?"), "to the plain page");
+        let mut cookies = vec![cookie.to_string()];
+        cookies.extend(set_cookies(&done));
+        self.get_with_cookie(install, "", &cookies.join("; "))
     }
 
     /// Runs an action with the page's CSRF token, in any spelling the router takes: loads
@@ -270,7 +283,8 @@ impl Server {
         let cookie = csrf_cookie(&page).expect("the page sets a CSRF cookie");
         let token = csrf_token(&page).expect("the page's forms carry a token");
         let query = format!("action={action}");
-        self.post_with_cookie(install, &query, &cookie, &format!("token={token}"))
+        let done = self.post_with_cookie(install, &query, &cookie, &format!("token={token}"));
+        self.follow(install, done, &cookie)
     }
 
     /// Kills the server at once (SIGKILL), as a crash or the OOM killer would.
@@ -330,10 +344,21 @@ fn terminate(child: &mut Child) {
 
 /// `name=value` of the CSRF cookie a response sets.
 pub fn csrf_cookie(response: &CgiResponse) -> Option<String> {
-    let set = response.header("set-cookie")?;
-    let pair = set.split(';').next()?;
-    (pair.starts_with("tokenusage_csrf=") || pair.starts_with("__Host-tokenusage_csrf="))
-        .then(|| pair.to_string())
+    set_cookies(response).into_iter().find(|pair| {
+        pair.starts_with("tokenusage_csrf=") || pair.starts_with("__Host-tokenusage_csrf=")
+    })
+}
+
+/// `name=value` of each cookie a response sets.
+pub fn set_cookies(response: &CgiResponse) -> Vec<String> {
+    response
+        .header("set-cookie")
+        .map(|all| {
+            all.lines()
+                .filter_map(|line| Some(line.split(';').next()?.to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The CSRF token a page's forms carry (the same in each of them).
@@ -397,7 +422,13 @@ impl CgiResponse {
             if name == "status" {
                 status = value[..3].parse().unwrap();
             }
-            headers.insert(name, value);
+            // Several Set-Cookie headers are kept, a line each.
+            match headers.get_mut(&name) {
+                Some(earlier) if name == "set-cookie" => *earlier = format!("{earlier}\n{value}"),
+                _ => {
+                    headers.insert(name, value);
+                }
+            }
         }
         CgiResponse {
             status,

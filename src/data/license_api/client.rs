@@ -132,6 +132,26 @@ impl fmt::Display for ApiError {
     }
 }
 
+impl ApiError {
+    /// The error in the page's language (the seed's words in English); the server's own
+    /// refusal is shown as it came.
+    pub fn localized(&self, strings: &crate::data::i18n::Strings) -> String {
+        match self {
+            ApiError::Connect(_) | ApiError::TimedOut(_) | ApiError::Resting { .. } => {
+                strings.get("token_usage_api_connect").to_string()
+            }
+            ApiError::Status(status) => strings
+                .get("token_usage_api_status")
+                .replace("{status}", &status.to_string()),
+            ApiError::Format(_) => strings.get("token_usage_api_format").to_string(),
+            ApiError::Refused(text) => text.to_string(),
+            ApiError::TooLarge(limit) => strings
+                .get("token_usage_api_too_large")
+                .replace("{count}", &(limit / (1024 * 1024)).to_string()),
+        }
+    }
+}
+
 impl std::error::Error for ApiError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
