@@ -52,8 +52,11 @@ impl Visit<'_> {
             let (age, state) = describe(path, self.now, ttl, ts);
             CacheFileView {
                 path: path.display().to_string(),
-                age,
-                state,
+                age: age.map_or_else(
+                    || "-".into(),
+                    |seconds| dashboard::format_age(seconds, &self.strings, self.locale()),
+                ),
+                state: self.strings.get(state).to_string(),
             }
         };
         let (transactions, transactions_json, history_error) = match required(gathered.history) {
@@ -67,7 +70,11 @@ impl Visit<'_> {
                     .collect();
                 (rows, crate::view::branding::brand(&json).into_owned(), None)
             }
-            Err(error) => (Vec::new(), String::new(), Some(error.to_string())),
+            Err(error) => (
+                Vec::new(),
+                String::new(),
+                Some(error.localized(&self.strings)),
+            ),
         };
         let view = DebugView {
             api_url: credentials.api_url.clone(),
@@ -147,18 +154,19 @@ impl AnswerView {
     }
 }
 
-/// Age and state of a cache file, for the debug page.
-fn describe(path: &Path, now: i64, ttl: i64, timestamp: Option<i64>) -> (String, String) {
+/// Age and state (a string key) of a cache file, for the debug page.
+fn describe(
+    path: &Path,
+    now: i64,
+    ttl: i64,
+    timestamp: Option<i64>,
+) -> (Option<i64>, &'static str) {
     match (std::fs::metadata(path), timestamp) {
-        (Err(_), _) => ("-".into(), "missing".into()),
-        (Ok(_), None) => ("-".into(), "unreadable (treated as a miss)".into()),
-        (Ok(_), Some(ts)) => {
-            let state = if cache::is_fresh(ts, now, ttl) {
-                "fresh"
-            } else {
-                "stale"
-            };
-            (format!("{} s", now - ts), state.into())
+        (Err(_), _) => (None, "token_usage_debug_missing"),
+        (Ok(_), None) => (None, "token_usage_debug_unreadable"),
+        (Ok(_), Some(ts)) if cache::is_fresh(ts, now, ttl) => {
+            (Some(now - ts), "token_usage_debug_fresh")
         }
+        (Ok(_), Some(ts)) => (Some(now - ts), "token_usage_debug_stale"),
     }
 }

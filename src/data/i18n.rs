@@ -108,7 +108,8 @@ pub fn parse_texts(json: &str) -> Option<BTreeMap<String, Text>> {
 
 /// The built-in strings of each language (English under every missing key), read when
 /// first asked for: a CGI process reads only its own language's file.
-static BUILT_IN: [OnceLock<Strings>; LANGUAGES.len()] = [const { OnceLock::new() }; LANGUAGES.len()];
+static BUILT_IN: [OnceLock<Strings>; LANGUAGES.len()] =
+    [const { OnceLock::new() }; LANGUAGES.len()];
 
 /// English's texts, the base of every language.
 static ENGLISH_TEXTS: LazyLock<BTreeMap<String, Text>> =
