@@ -26,6 +26,7 @@ use crate::dev::sample_api::{Fault, SampleApiOptions, parse_anchor};
 use crate::ops::check::CheckOptions;
 use crate::ops::check_config::CheckConfigOptions;
 use crate::ops::metrics::MetricsOptions;
+use crate::ops::notify::NotifyOptions;
 use crate::ops::range::{Range, threshold};
 use crate::ops::report::ReportOptions;
 use crate::transport::fastcgi::AllowedClients;
@@ -112,6 +113,15 @@ pub enum Command {
     /// tokenusage_runway_seconds, tokenusage_spend_dollars (per service, last 24 h) and
     /// tokenusage_build_info, labelled by root and domain (never the key or email).
     Metrics(MetricsArgs),
+    /// Alerts by email and webhook, once per crossing
+    ///
+    /// For cron or the package's systemd timer: alerts when the balance or the runway
+    /// crosses a threshold (the meanings of `check`), when the license server has failed
+    /// longer than --stale-after, or when a day was unusual; once when a condition starts,
+    /// again on an escalation, once when it ends. What was alerted is kept in
+    /// ct/dat/tokenusage_notify.json. Exits 1 when an alert could not be delivered (the
+    /// next run tries again).
+    Notify(NotifyArgs),
     /// What the page's insight cards show, as text or JSON
     ///
     /// Runway (when the balance runs out at the 7- and 30-day averages), the last 30 days
@@ -445,34 +455,10 @@ pub fn check_config_options(serve: &ServeArgs, online: bool) -> CheckConfigOptio
     }
 }
 
-/// `tokenusage check`: a monitoring plugin's options (the guidelines' -w -c -t -v).
+/// How `check`, `metrics`, `report` and `notify` read an installation.
 #[derive(Args, Debug, Clone, PartialEq)]
-pub struct CheckArgs {
-    /// The installation's ct folder
-    #[arg(long, env = "TOKENUSAGE_ROOT", hide_env_values = true, value_name = "DIR",
-          value_parser = checked(PathBufValueParser::new()))]
-    pub root: PathBuf,
-    /// WARNING when the balance is below N, or outside RANGE (@RANGE: inside)
-    #[arg(short, long, env = "TOKENUSAGE_WARNING", hide_env_values = true,
-          value_name = "N|RANGE", allow_hyphen_values = true, value_parser = checked(threshold))]
-    pub warning: Option<Range>,
-    /// CRITICAL when the balance is below N, or outside RANGE (@RANGE: inside)
-    #[arg(short, long, env = "TOKENUSAGE_CRITICAL", hide_env_values = true,
-          value_name = "N|RANGE", allow_hyphen_values = true, value_parser = checked(threshold))]
-    pub critical: Option<Range>,
-    /// WARNING when the balance lasts fewer than N days at the 7-day average spend
-    #[arg(long, env = "TOKENUSAGE_WARNING_DAYS", hide_env_values = true, value_name = "N",
-          value_parser = checked(days))]
-    pub warning_days: Option<f64>,
-    /// CRITICAL when the balance lasts fewer than N days at the 7-day average spend
-    #[arg(long, env = "TOKENUSAGE_CRITICAL_DAYS", hide_env_values = true, value_name = "N",
-          value_parser = checked(days))]
-    pub critical_days: Option<f64>,
-    /// A balance from the cache older than this is UNKNOWN
-    #[arg(long, env = "TOKENUSAGE_MAX_AGE", hide_env_values = true, value_name = "SECONDS",
-          default_value = "3600", value_parser = checked(seconds))]
-    pub max_age: Duration,
-    /// The longest the license API call may take
+pub struct ReadingArgs {
+    /// The longest each license API call (and an alert's delivery) may take
     #[arg(short, long, env = "TOKENUSAGE_TIMEOUT", hide_env_values = true,
           value_name = "SECONDS", default_value = "10", value_parser = checked(seconds))]
     pub timeout: Duration,
@@ -485,10 +471,48 @@ pub struct CheckArgs {
     #[arg(long, env = "TOKENUSAGE_TIMEZONE", hide_env_values = true, value_name = "ZONE",
           default_value = "UTC", value_parser = checked(time_zone))]
     pub timezone: Tz,
+}
+
+/// The balance and runway thresholds of `check` and `notify`.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct Thresholds {
+    /// Warning when the balance is below N, or outside RANGE (@RANGE: inside)
+    #[arg(short, long, env = "TOKENUSAGE_WARNING", hide_env_values = true,
+          value_name = "N|RANGE", allow_hyphen_values = true, value_parser = checked(threshold))]
+    pub warning: Option<Range>,
+    /// Critical when the balance is below N, or outside RANGE (@RANGE: inside)
+    #[arg(short, long, env = "TOKENUSAGE_CRITICAL", hide_env_values = true,
+          value_name = "N|RANGE", allow_hyphen_values = true, value_parser = checked(threshold))]
+    pub critical: Option<Range>,
+    /// Warning when the balance lasts fewer than N days at the 7-day average spend
+    #[arg(long, env = "TOKENUSAGE_WARNING_DAYS", hide_env_values = true, value_name = "N",
+          value_parser = checked(days))]
+    pub warning_days: Option<f64>,
+    /// Critical when the balance lasts fewer than N days at the 7-day average spend
+    #[arg(long, env = "TOKENUSAGE_CRITICAL_DAYS", hide_env_values = true, value_name = "N",
+          value_parser = checked(days))]
+    pub critical_days: Option<f64>,
+}
+
+/// `tokenusage check`: a monitoring plugin's options (the guidelines' -w -c -t -v).
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct CheckArgs {
+    /// The installation's ct folder
+    #[arg(long, env = "TOKENUSAGE_ROOT", hide_env_values = true, value_name = "DIR",
+          value_parser = checked(PathBufValueParser::new()))]
+    pub root: PathBuf,
+    #[command(flatten)]
+    pub thresholds: Thresholds,
+    /// A balance from the cache older than this is UNKNOWN
+    #[arg(long, env = "TOKENUSAGE_MAX_AGE", hide_env_values = true, value_name = "SECONDS",
+          default_value = "3600", value_parser = checked(seconds))]
+    pub max_age: Duration,
     /// More lines after the first (where the balance came from)
     #[arg(short, long, env = "TOKENUSAGE_VERBOSE", hide_env_values = true,
           action = clap::ArgAction::Count)]
     pub verbose: u8,
+    #[command(flatten)]
+    pub reading: ReadingArgs,
 }
 
 impl CheckArgs {
@@ -496,14 +520,14 @@ impl CheckArgs {
     pub fn options(&self) -> CheckOptions {
         CheckOptions {
             root: self.root.clone(),
-            warning: self.warning.clone(),
-            critical: self.critical.clone(),
-            warning_days: self.warning_days,
-            critical_days: self.critical_days,
+            warning: self.thresholds.warning.clone(),
+            critical: self.thresholds.critical.clone(),
+            warning_days: self.thresholds.warning_days,
+            critical_days: self.thresholds.critical_days,
             max_age: self.max_age,
-            timeout: self.timeout,
-            account_ttl: self.account_cache_seconds,
-            timezone: self.timezone,
+            timeout: self.reading.timeout,
+            account_ttl: self.reading.account_cache_seconds,
+            timezone: self.reading.timezone,
             verbose: self.verbose,
         }
     }
@@ -527,19 +551,8 @@ pub struct MetricsArgs {
     #[arg(long, env = "TOKENUSAGE_MAX_AGE", hide_env_values = true, value_name = "SECONDS",
           default_value = "3600", value_parser = checked(seconds))]
     pub max_age: Duration,
-    /// The longest each license API call may take
-    #[arg(long, env = "TOKENUSAGE_TIMEOUT", hide_env_values = true,
-          value_name = "SECONDS", default_value = "10", value_parser = checked(seconds))]
-    pub timeout: Duration,
-    /// Reuse the page's user/info and user/stats answers this long (0: always call)
-    #[arg(long, env = "TOKENUSAGE_ACCOUNT_CACHE_SECONDS", hide_env_values = true,
-          value_name = "SECONDS", default_value = "30", value_parser = checked(seconds_or_zero))]
-    pub account_cache_seconds: Duration,
-    /// The time zone of an installation whose config names none, as php.ini's
-    /// date.timezone does for the PHP page (an IANA name such as Europe/Berlin)
-    #[arg(long, env = "TOKENUSAGE_TIMEZONE", hide_env_values = true, value_name = "ZONE",
-          default_value = "UTC", value_parser = checked(time_zone))]
-    pub timezone: Tz,
+    #[command(flatten)]
+    pub reading: ReadingArgs,
 }
 
 impl MetricsArgs {
@@ -548,9 +561,80 @@ impl MetricsArgs {
         MetricsOptions {
             roots: self.root.clone(),
             max_age: self.max_age,
-            timeout: self.timeout,
-            account_ttl: self.account_cache_seconds,
-            timezone: self.timezone,
+            timeout: self.reading.timeout,
+            account_ttl: self.reading.account_cache_seconds,
+            timezone: self.reading.timezone,
+        }
+    }
+}
+
+/// `tokenusage notify`.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct NotifyArgs {
+    /// An installation's ct folder (repeat for more)
+    #[arg(long, env = "TOKENUSAGE_ROOT", hide_env_values = true, required = true,
+          value_name = "DIR", value_parser = checked(PathBufValueParser::new()))]
+    pub root: Vec<PathBuf>,
+    #[command(flatten)]
+    pub thresholds: Thresholds,
+    /// Alert when the license server has failed for longer than this
+    #[arg(long, env = "TOKENUSAGE_STALE_AFTER", hide_env_values = true, value_name = "SECONDS",
+          default_value = "21600", value_parser = checked(seconds))]
+    pub stale_after: Duration,
+    /// Send alerts by email to this address (repeat for more)
+    #[arg(
+        long,
+        env = "TOKENUSAGE_MAIL_TO",
+        hide_env_values = true,
+        value_name = "ADDRESS",
+        value_delimiter = ','
+    )]
+    pub mail_to: Vec<String>,
+    /// The sendmail-compatible program that sends the email, with its arguments
+    #[arg(
+        long,
+        env = "TOKENUSAGE_SENDMAIL",
+        hide_env_values = true,
+        value_name = "COMMAND",
+        default_value = "/usr/sbin/sendmail -t"
+    )]
+    pub sendmail: String,
+    /// POST alerts as JSON with a `text` field (Slack, Mattermost, Rocket.Chat, Discord's /slack)
+    #[arg(
+        long,
+        env = "TOKENUSAGE_WEBHOOK",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub webhook: Option<String>,
+    /// Print what would be sent; send nothing and change no state
+    #[arg(long, env = "TOKENUSAGE_DRY_RUN", hide_env_values = true)]
+    pub dry_run: bool,
+    /// Send one test alert to each destination
+    #[arg(long, env = "TOKENUSAGE_TEST", hide_env_values = true)]
+    pub test: bool,
+    #[command(flatten)]
+    pub reading: ReadingArgs,
+}
+
+impl NotifyArgs {
+    /// What [`crate::ops::notify::run`] does.
+    pub fn options(&self) -> NotifyOptions {
+        NotifyOptions {
+            roots: self.root.clone(),
+            warning: self.thresholds.warning.clone(),
+            critical: self.thresholds.critical.clone(),
+            warning_days: self.thresholds.warning_days,
+            critical_days: self.thresholds.critical_days,
+            stale_after: self.stale_after,
+            mail_to: self.mail_to.clone(),
+            sendmail: self.sendmail.clone(),
+            webhook: self.webhook.clone(),
+            dry_run: self.dry_run,
+            test: self.test,
+            timeout: self.reading.timeout,
+            account_ttl: self.reading.account_cache_seconds,
+            timezone: self.reading.timezone,
         }
     }
 }
@@ -565,19 +649,8 @@ pub struct ReportArgs {
     /// JSON for scripts instead of text
     #[arg(long, env = "TOKENUSAGE_JSON", hide_env_values = true)]
     pub json: bool,
-    /// The longest each license API call may take
-    #[arg(long, env = "TOKENUSAGE_TIMEOUT", hide_env_values = true,
-          value_name = "SECONDS", default_value = "10", value_parser = checked(seconds))]
-    pub timeout: Duration,
-    /// Reuse the page's user/info and user/stats answers this long (0: always call)
-    #[arg(long, env = "TOKENUSAGE_ACCOUNT_CACHE_SECONDS", hide_env_values = true,
-          value_name = "SECONDS", default_value = "30", value_parser = checked(seconds_or_zero))]
-    pub account_cache_seconds: Duration,
-    /// The time zone of an installation whose config names none, as php.ini's
-    /// date.timezone does for the PHP page (an IANA name such as Europe/Berlin)
-    #[arg(long, env = "TOKENUSAGE_TIMEZONE", hide_env_values = true, value_name = "ZONE",
-          default_value = "UTC", value_parser = checked(time_zone))]
-    pub timezone: Tz,
+    #[command(flatten)]
+    pub reading: ReadingArgs,
 }
 
 impl ReportArgs {
@@ -586,9 +659,9 @@ impl ReportArgs {
         ReportOptions {
             root: self.root.clone(),
             json: self.json,
-            timeout: self.timeout,
-            account_ttl: self.account_cache_seconds,
-            timezone: self.timezone,
+            timeout: self.reading.timeout,
+            account_ttl: self.reading.account_cache_seconds,
+            timezone: self.reading.timezone,
         }
     }
 }

@@ -124,6 +124,9 @@ fn start() -> Result<(), StartError> {
         Some(Command::Metrics(args)) => {
             exit_with(ops::metrics::run(&args.options(), &mut io::stdout().lock()))
         }
+        Some(Command::Notify(args)) => {
+            exit_with(ops::notify::run(&args.options(), &mut io::stdout().lock()))
+        }
         Some(Command::Report(args)) => {
             exit_with(ops::report::run(&args.options(), &mut io::stdout().lock()))
         }

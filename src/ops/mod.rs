@@ -10,6 +10,7 @@
 pub mod check;
 pub mod check_config;
 pub mod metrics;
+pub mod notify;
 pub mod range;
 pub mod report;
 

@@ -3,7 +3,6 @@
 //! the page, and processes filling one database at once.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::process::Command;
 
 use chrono::{NaiveDateTime, TimeZone};
@@ -58,19 +57,7 @@ fn write_yesterdays_php_cache(install: &Install, count: u32) {
             )
         })
         .collect();
-    fs::create_dir_all(install.transaction_cache_dir()).unwrap();
-    fs::write(
-        tokenusage::data::cache::transaction_cache_file(
-            &install.transaction_cache_dir(),
-            "demo.example.com",
-            &yesterday,
-        ),
-        format!(
-            r#"{{"timestamp":1,"domain":"demo.example.com","transactions":[{}]}}"#,
-            entries.join(",")
-        ),
-    )
-    .unwrap();
+    write_history_file(install, &yesterday, &entries);
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod insights;
 mod launch;
 mod layout;
 mod nginx;
+mod notify;
 mod ops;
 mod package;
 mod page;

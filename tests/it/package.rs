@@ -35,6 +35,8 @@ fn the_debian_package_holds_the_binary_man_page_units_snippets_and_readme() {
         "./usr/share/man/man1/tokenusage.1.gz",
         "./lib/systemd/system/tokenusage.socket",
         "./lib/systemd/system/tokenusage.service",
+        "./lib/systemd/system/tokenusage-notify.service",
+        "./lib/systemd/system/tokenusage-notify.timer",
         "./usr/share/doc/tokenusage/examples/nginx/tokenusage.conf",
         "./usr/share/doc/tokenusage/examples/apache/tokenusage-fcgi.conf",
         "./usr/share/doc/tokenusage/examples/apache/tokenusage-cgi.conf",

@@ -683,6 +683,24 @@ pub fn today_file(install: &Install) -> PathBuf {
     )
 }
 
+/// Writes the PHP page's transaction cache file of `date` (`YYYY-MM-DD`) holding
+/// `entries` (each a JSON object's text), stamped long ago.
+pub fn write_history_file(install: &Install, date: &str, entries: &[String]) {
+    fs::create_dir_all(install.transaction_cache_dir()).unwrap();
+    fs::write(
+        tokenusage::data::cache::transaction_cache_file(
+            &install.transaction_cache_dir(),
+            "demo.example.com",
+            date,
+        ),
+        format!(
+            r#"{{"timestamp":1,"domain":"demo.example.com","transactions":[{}]}}"#,
+            entries.join(",")
+        ),
+    )
+    .unwrap();
+}
+
 /// Writes today's transaction cache as the PHP page does (`json_encode` of the time now,
 /// the sample's domain and `entries`, the text of a JSON array).
 pub fn write_today_history(install: &Install, entries: &str) {
