@@ -204,16 +204,14 @@ pub fn text(alert: &Alert, strings: &Strings, locale: &Locale, today: NaiveDate)
                 Level::Warning => "token_usage_alert_runway_warning",
                 Level::Critical => "token_usage_alert_runway_critical",
             };
-            let mut text = strings.get(key).to_string();
-            if let (Some(date), false) = (empty_on, *to == Level::Ok) {
-                let count = days.round().max(0.0) as u64;
-                let detail = strings
-                    .plural("token_usage_alert_runway", count)
-                    .replace("{count}", &locale.count(count))
-                    .replace("{date}", &locale.date(*date, today));
-                text = format!("{text}: {detail}");
+            let text = strings.get(key);
+            match (empty_on, *to == Level::Ok) {
+                (Some(date), false) => {
+                    let detail = runway_words(*days, *date, strings, locale, today);
+                    format!("{text}: {detail}")
+                }
+                _ => text.to_string(),
             }
-            text
         }
         Alert::Stale { since: Some(since) } => {
             let at = chrono::DateTime::from_timestamp(*since, 0)
@@ -234,6 +232,21 @@ pub fn text(alert: &Alert, strings: &Strings, locale: &Locale, today: NaiveDate)
     }
 }
 
+/// "about 2 days left, until Nov 29", in the language.
+fn runway_words(
+    days: f64,
+    empty_on: NaiveDate,
+    strings: &Strings,
+    locale: &Locale,
+    today: NaiveDate,
+) -> String {
+    let count = days.round().max(0.0) as u64;
+    strings
+        .plural("token_usage_alert_runway", count)
+        .replace("{count}", &locale.count(count))
+        .replace("{date}", &locale.date(empty_on, today))
+}
+
 /// One message: its subject, text, HTML and webhook JSON (pure).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -252,7 +265,16 @@ pub fn compose(
     today: NaiveDate,
 ) -> Message {
     let locale = Locale::of(strings.language());
-    let line = text(alert, strings, locale, today);
+    let mut line = text(alert, strings, locale, today);
+    // A low balance says how long it lasts, when that can be told.
+    if let (Alert::Balance { to, .. }, Some((days, empty_on))) =
+        (alert, observed.and_then(|seen| seen.runway))
+    {
+        if *to != Level::Ok {
+            let runway = runway_words(days, empty_on, strings, locale, today);
+            line = format!("{line}, {runway}");
+        }
+    }
     let footer = strings
         .get("token_usage_alert_footer")
         .replace("{domain}", domain);
@@ -618,6 +640,21 @@ mod tests {
             today,
         );
         assert_eq!(message.subject, "[example.com] Credits low: $3.00 left");
+        let lasting = Observed {
+            runway: Some((2.2, NaiveDate::from_ymd_opt(2026, 11, 29).unwrap())),
+            ..observed.clone()
+        };
+        let with_runway = compose(
+            &alert,
+            "example.com",
+            Some(&lasting),
+            &Strings::english(),
+            today,
+        );
+        assert_eq!(
+            with_runway.subject,
+            "[example.com] Credits low: $3.00 left, about 2 days left, until Nov 29"
+        );
         assert_eq!(message.json["text"], message.subject.as_str());
         assert_eq!(message.json["level"], "warning");
         assert_eq!(message.json["balance"], 3.0);
