@@ -47,7 +47,8 @@ impl Visit<'_> {
                 self.site
                     .csv
                     .get_or_make(&version, language, || {
-                        let mut body = Vec::with_capacity(kept.len * 160);
+                        // About 160 bytes a row; grown as needed past 16 MB.
+                        let mut body = Vec::with_capacity((kept.len * 160).min(16 << 20));
                         kept.history()
                             .with_all(|all| export::write_csv(&mut body, &header, all))
                             .map_err(|e| std::io::Error::other(e.to_string()))?

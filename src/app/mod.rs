@@ -116,7 +116,10 @@ pub fn handle(request: &Request, site: &Site) -> Response {
         if shows_flash && response.status == 200 {
             response.add_header(
                 "Set-Cookie",
-                &format!("{FLASH_COOKIE}=; Path={folder}; Max-Age=0; HttpOnly; SameSite=Strict"),
+                &format!(
+                    "{FLASH_COOKIE}=; Path={folder}; Max-Age=0; HttpOnly; SameSite=Strict{}",
+                    if https { "; Secure" } else { "" }
+                ),
             );
         }
         if let Some(lang) = chosen_language {
@@ -175,7 +178,6 @@ fn page(
     // The visitor's own choice (`lang=`, the cookie, Accept-Language): the page's language
     // unless the config sets one, and the error pages' before any config is read.
     let chosen = i18n::negotiate(
-        None,
         query.lang,
         csrf::first_cookie(&request.cookie_header(), LANGUAGE_COOKIE).as_deref(),
         Some(&request.param("HTTP_ACCEPT_LANGUAGE")),
@@ -219,6 +221,7 @@ fn page(
             .as_deref()
             .and_then(Flash::parse),
         folder: page_folder(request).unwrap_or_else(|| "/".into()),
+        https: request.is_https(),
         query,
         token: token.clone(),
         posted_token: (request.param("REQUEST_METHOD") == "POST")

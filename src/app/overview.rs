@@ -9,10 +9,11 @@ use super::splice::{PageKey, RenderedPage};
 use super::visit::Visit;
 
 use crate::data::cache::local_date;
-use crate::data::fetch::{Gathered, Needs, Stale, required};
+use crate::data::fetch::{Gathered, KeptTrouble, Needs, Stale, required};
 use crate::data::fetch::{History, Sourced};
 use crate::data::history::{PER_PAGE, paginate};
 use crate::data::i18n::Strings;
+use crate::data::kept_history;
 use crate::data::kept_history::{Kept, KeptError};
 use crate::data::license_api::{ApiError, Endpoint};
 use crate::transport::response::Response;
@@ -82,9 +83,19 @@ impl Visit<'_> {
                     };
                     insights = Some(found);
                 }
-                Err(error) => notices.push(Notice::info(error.to_string())),
+                Err(error) => {
+                    eprintln!("tokenusage: {error}");
+                    notices.push(Notice::info(
+                        self.strings.get("token_usage_kept_unavailable"),
+                    ));
+                }
             }
         }
+        notices.extend(
+            gathered
+                .kept_trouble
+                .map(|trouble| self.kept_notice(trouble)),
+        );
         for part in &stale {
             // A resting part made no call: the failure it rests after was logged.
             if !matches!(part.error, ApiError::Resting { .. }) {
@@ -177,6 +188,21 @@ impl Visit<'_> {
 }
 
 impl Visit<'_> {
+    /// What the page says when the kept history is not all it could show.
+    fn kept_notice(&self, trouble: KeptTrouble) -> Notice {
+        match trouble {
+            KeptTrouble::Unavailable => {
+                Notice::info(self.strings.get("token_usage_kept_unavailable"))
+            }
+            KeptTrouble::Full => {
+                Notice::warning(self.strings.get("token_usage_kept_full").replace(
+                    "{count}",
+                    &self.locale().count(kept_history::MAX_KEPT as u64),
+                ))
+            }
+        }
+    }
+
     /// Refresh Data: every part fetched afresh (the caches replaced with what came): a
     /// redirect to the plain page when every part came fresh, else the page at once with
     /// what failed.

@@ -33,6 +33,8 @@ pub(super) struct Visit<'a> {
     pub(super) flash: Option<Flash>,
     /// The page's folder as a URL path (`/ct/admin/`), for cookies.
     pub(super) folder: String,
+    /// Reached over HTTPS: cookies are `Secure`.
+    pub(super) https: bool,
     pub(super) query: Query,
     /// The CSRF token this session and browser's forms carry.
     pub(super) token: String,
@@ -120,9 +122,10 @@ impl Visit<'_> {
             response.add_header(
                 "Set-Cookie",
                 &format!(
-                    "{FLASH_COOKIE}={}; Path={}; Max-Age=60; HttpOnly; SameSite=Strict",
+                    "{FLASH_COOKIE}={}; Path={}; Max-Age=60; HttpOnly; SameSite=Strict{}",
                     flash.cookie_value(),
-                    self.folder
+                    self.folder,
+                    if self.https { "; Secure" } else { "" }
                 ),
             );
         }

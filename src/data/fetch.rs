@@ -77,8 +77,19 @@ pub struct Gathered {
     /// Live calls that failed while older data is shown in their place.
     pub stale: Vec<Stale>,
     /// The kept history, with what the history part brought (None when it was not
-    /// needed or cannot be read: a warning says why, and the part is shown as it came).
+    /// needed or cannot be read: then the part is shown as it came).
     pub kept: Option<Kept>,
+    /// What the page should say about the kept history, if anything.
+    pub kept_trouble: Option<KeptTrouble>,
+}
+
+/// Why the kept history is not all the page could show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeptTrouble {
+    /// It cannot be read or written (the log says why).
+    Unavailable,
+    /// It holds [`kept_history::MAX_KEPT`] transactions: newer ones are not kept.
+    Full,
 }
 
 /// A part shown from older data because its live call failed.
@@ -358,17 +369,19 @@ impl Gatherer {
         g.pricing = pricing.map(|p| self.settle(g, Endpoint::Pricing, p, pricing_old, started));
         g.history = history.map(|p| self.settle(g, Endpoint::History, p, history_old, started));
         if needs.history {
+            // The cause (a path, SQLite's words) goes to the log; the page says what it
+            // means in its own language.
             match self.keep() {
                 Ok(kept) => {
                     if kept.len >= kept_history::MAX_KEPT {
-                        gathered.warnings.push(format!(
-                            "The kept history holds its limit of {} transactions: newer ones are not kept.",
-                            kept_history::MAX_KEPT
-                        ));
+                        gathered.kept_trouble = Some(KeptTrouble::Full);
                     }
                     gathered.kept = Some(kept);
                 }
-                Err(error) => gathered.warnings.push(error.to_string()),
+                Err(error) => {
+                    eprintln!("tokenusage: {error}");
+                    gathered.kept_trouble = Some(KeptTrouble::Unavailable);
+                }
             }
         }
         gathered
@@ -636,9 +649,9 @@ impl Gatherer {
             Err(e) => Some(cache_warning(path, &e)),
         };
         // Kept at once, with the file it was written to so that it is not read again.
-        // An error here is reported by the view's own `keep`, which meets it too.
+        // Logged here; the view's own `keep` tells the page.
         let written = FileStamp::read(path).filter(|_| warning.is_none());
-        let _ = self
+        if let Err(error) = self
             .kept
             .get(&self.install.kept_history(), self.config.timezone)
             .and_then(|kept| {
@@ -647,7 +660,10 @@ impl Gatherer {
                     self.now,
                     written.map(|stamp| (path, stamp)),
                 )
-            });
+            })
+        {
+            eprintln!("tokenusage: {error}");
+        }
         let sourced = Sourced {
             value: history,
             fetched_at: self.now,

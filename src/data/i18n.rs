@@ -292,19 +292,15 @@ pub fn supported(code: &str) -> Option<&'static str> {
     LANGUAGES.iter().copied().find(|l| *l == primary)
 }
 
-/// The language of a request: the installation's config when it sets one (any code:
-/// its own file may translate it); else the `lang` query parameter; else the language
+/// The language a visitor asks for: the `lang` query parameter; else the language
 /// remembered in the cookie; else the browser's `Accept-Language`, by quality (`de-DE`
-/// falls back to `de`); else English.
-pub fn negotiate<'a>(
-    config: Option<&'a str>,
+/// falls back to `de`); else English. (An installation's config that sets a language
+/// wins over all of these: the caller then uses the config's strings.)
+pub fn negotiate(
     query: Option<&str>,
     cookie: Option<&str>,
     accept_language: Option<&str>,
-) -> &'a str {
-    if let Some(lang) = config.filter(|l| is_language_code(l)) {
-        return lang;
-    }
+) -> &'static str {
     query
         .and_then(supported)
         .or_else(|| cookie.and_then(supported))
@@ -396,20 +392,16 @@ mod tests {
     }
 
     #[test]
-    fn the_config_wins_then_the_query_then_the_cookie_then_the_browser() {
+    fn the_query_wins_then_the_cookie_then_the_browser() {
         let accept = Some("fr-CH, fr;q=0.9, de;q=0.8, *;q=0.5");
-        assert_eq!(negotiate(Some("cs"), Some("de"), Some("ja"), accept), "cs");
-        assert_eq!(negotiate(None, Some("de-DE"), Some("ja"), accept), "de");
-        assert_eq!(negotiate(None, Some("xx"), Some("ja"), accept), "ja");
-        assert_eq!(negotiate(None, None, Some("bogus"), accept), "fr");
-        assert_eq!(
-            negotiate(None, None, None, Some("en;q=0.1, pt-BR;q=0.7")),
-            "pt"
-        );
-        assert_eq!(negotiate(None, None, None, Some("de;q=0, it")), "it");
-        assert_eq!(negotiate(None, None, None, Some("sw, tlh")), "en");
-        assert_eq!(negotiate(None, None, None, Some(";;;q=abc,")), "en");
-        assert_eq!(negotiate(None, None, None, None), "en");
+        assert_eq!(negotiate(Some("de-DE"), Some("ja"), accept), "de");
+        assert_eq!(negotiate(Some("xx"), Some("ja"), accept), "ja");
+        assert_eq!(negotiate(None, Some("bogus"), accept), "fr");
+        assert_eq!(negotiate(None, None, Some("en;q=0.1, pt-BR;q=0.7")), "pt");
+        assert_eq!(negotiate(None, None, Some("de;q=0, it")), "it");
+        assert_eq!(negotiate(None, None, Some("sw, tlh")), "en");
+        assert_eq!(negotiate(None, None, Some(";;;q=abc,")), "en");
+        assert_eq!(negotiate(None, None, None), "en");
     }
 
     #[test]

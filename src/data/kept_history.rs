@@ -170,7 +170,6 @@ impl fmt::Debug for KeptHistory {
     }
 }
 
-/// A transaction ready to store.
 /// A transaction ready to store: what the columns and day sums need, and its text
 /// borrowed from the list (a window of 10,000 is not copied).
 struct Row<'a> {
@@ -847,10 +846,13 @@ type PageKey = (PathBuf, i64, Range<usize>);
 /// to 512 KB); the least recently used is closed first and opened again when needed.
 const OPEN_KEPT: usize = 24;
 
+/// An open history: the database file and zone it was opened with, and when last used.
+type OpenHistory = (FileStamp, Tz, Arc<Mutex<KeptHistory>>, u64);
+
 /// Open histories by path, with the database file each was opened on and a use count.
 #[derive(Debug, Default)]
 struct OpenHistories {
-    by_path: HashMap<PathBuf, (FileStamp, Arc<Mutex<KeptHistory>>, u64)>,
+    by_path: HashMap<PathBuf, OpenHistory>,
     uses: u64,
 }
 type SummaryKey = (PathBuf, i64, i64, NaiveDate);
@@ -943,9 +945,11 @@ impl KeptHistories {
         open.uses += 1;
         let uses = open.uses;
         let current = FileStamp::read(path);
-        if let Some((stamp, kept, last_used)) = open.by_path.get_mut(path) {
+        // The zone it was opened with is kept beside it: taking the history's own lock
+        // here would make every installation wait for one's long read (a CSV).
+        if let Some((stamp, opened_in, kept, last_used)) = open.by_path.get_mut(path) {
             let same_file = current.is_some_and(|c| c.inode == stamp.inode);
-            if same_file && lock(kept).zone == zone {
+            if same_file && *opened_in == zone {
                 *last_used = uses;
                 return Ok(kept.clone());
             }
@@ -960,14 +964,14 @@ impl KeptHistories {
             let oldest = open
                 .by_path
                 .iter()
-                .min_by_key(|(_, (_, _, last_used))| *last_used)
+                .min_by_key(|(_, (_, _, _, last_used))| *last_used)
                 .map(|(path, _)| path.clone());
             if let Some(oldest) = oldest {
                 open.by_path.remove(&oldest);
             }
         }
         open.by_path
-            .insert(path.to_path_buf(), (stamp, kept.clone(), uses));
+            .insert(path.to_path_buf(), (stamp, zone, kept.clone(), uses));
         Ok(kept)
     }
 

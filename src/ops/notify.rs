@@ -281,7 +281,7 @@ pub fn compose(
     let subject = format!("[{domain}] {line}");
     let (kind, level) = alert.kind();
     let mut json = json!({
-        "text": subject,
+        "text": chat_text(&subject),
         "domain": domain,
         "kind": kind,
         "level": level,
@@ -312,11 +312,21 @@ pub fn compose(
     }
 }
 
-fn escape(text: &str) -> String {
+/// The `text` of a chat message: Slack's and Mattermost's three escapes, and every `@`
+/// followed by a zero-width space, so no text from the license server can mention
+/// `@channel`/`@everyone` or form a link of its own.
+fn chat_text(text: &str) -> String {
+    escape_amp_lt_gt(text).replace('@', "@\u{200b}")
+}
+
+fn escape_amp_lt_gt(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;")
+}
+
+fn escape(text: &str) -> String {
+    escape_amp_lt_gt(text).replace('"', "&quot;")
 }
 
 /// The email: headers, then a plain text part and an HTML part (pure).
@@ -371,7 +381,8 @@ pub fn shown_url(url: &str) -> String {
 /// Delivers a message to every destination; the first failure, in words.
 fn deliver(message: &Message, options: &NotifyOptions) -> Result<(), String> {
     if !options.mail_to.is_empty() {
-        let boundary = format!("tokenusage-{}", std::process::id());
+        // Random, so no text in the message can close a part.
+        let boundary = format!("tokenusage-{:032x}", rand::random::<u128>());
         send_mail(&email(message, &options.mail_to, &boundary), options)?;
     }
     if let Some(url) = &options.webhook {
@@ -388,7 +399,7 @@ fn send_mail(mail: &str, options: &NotifyOptions) -> Result<(), String> {
         .args(words)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| format!("{program}: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -461,7 +472,8 @@ fn observe(reading: &Reading, options: &NotifyOptions, now: i64) -> Observed {
                         date: u.date,
                         spend: u.spend,
                         normal: u.normal,
-                        service: u.service.clone(),
+                        // The server's text, without what could end a header line.
+                        service: u.service.chars().filter(|c| !c.is_control()).collect(),
                     })
                     .collect()
             })
@@ -656,6 +668,10 @@ mod tests {
             "[example.com] Credits low: $3.00 left, about 2 days left, until Nov 29"
         );
         assert_eq!(message.json["text"], message.subject.as_str());
+        assert_eq!(
+            chat_text("<!channel> @everyone & <https://x|y>"),
+            "&lt;!channel&gt; @\u{200b}everyone &amp; &lt;https://x|y&gt;"
+        );
         assert_eq!(message.json["level"], "warning");
         assert_eq!(message.json["balance"], 3.0);
         let mail = email(&message, &["admin@example.com".into()], "b");

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 
 use super::{Probe, load_config, read_balance};
-use crate::view::dashboard::{format_count, format_credits};
+use crate::view::dashboard::{LOW_BALANCE, format_count, format_credits};
 use crate::view::insights::{Insights, RunwayStatus};
 
 /// What `tokenusage report` was asked.
@@ -52,7 +52,7 @@ pub fn render_text(insights: &Insights) -> String {
             format_credits(r.spend_per_day_7d),
             format_credits(r.spend_per_day_30d),
             r.low_balance_on
-                .map(|d| format!("; below $1.00 on {d}"))
+                .map(|d| format!("; below {} on {d}", format_credits(LOW_BALANCE)))
                 .unwrap_or_default()
         ),
         (RunwayStatus::NoSpending, _) => "Runway: no spending in the last 7 days".into(),

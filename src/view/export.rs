@@ -17,7 +17,6 @@ use crate::view::branding::brand;
 /// The UTF-8 byte-order mark.
 const BOM: &[u8] = "\u{feff}".as_bytes();
 
-/// The header row.
 /// The header row's keys, in column order.
 const HEADER_KEYS: [&str; 7] = [
     "token_usage_csv_date",

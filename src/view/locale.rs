@@ -53,7 +53,6 @@ impl Locale {
     fn build(language: &'static str) -> Locale {
         let locale: IcuLocale = language.parse().unwrap_or(IcuLocale::UNKNOWN);
         let prefs = (&locale).into();
-        let minutes = |t: TimePrecision| t;
         Locale {
             language,
             decimal: DecimalFormatter::try_new((&locale).into(), Default::default())
@@ -62,7 +61,7 @@ impl Locale {
             year_month_day: Formatter::try_new(prefs, YMD::medium()).expect("compiled date data"),
             month_day_time: Formatter::try_new(
                 prefs,
-                MDT::medium().with_time_precision(minutes(TimePrecision::Minute)),
+                MDT::medium().with_time_precision(TimePrecision::Minute),
             )
             .expect("compiled date data"),
             year_month_day_time: Formatter::try_new(
@@ -180,6 +179,18 @@ mod tests {
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn every_language_builds_its_formatters() {
+        let today = day(2026, 11, 27);
+        for lang in LANGUAGES {
+            let locale = Locale::of(lang);
+            assert_eq!(locale.language(), lang);
+            assert!(!locale.money(1234.5).is_empty());
+            assert!(!locale.date(today, today).is_empty());
+            assert!(!locale.weekday(today).is_empty());
+        }
     }
 
     #[test]
