@@ -188,15 +188,11 @@ fn account_answers_are_reused_only_as_configured_and_refresh_always_calls() {
     let server = Server::start(&[]);
     server.get(&install, "");
     let calls = api.calls("user/stats");
-    let html = server.click(&install, "refresh_data").text();
+    server.click(&install, "refresh_data");
     assert_eq!(
         api.calls("user/stats"),
         calls + 1,
         "Refresh Data bypasses the reuse"
-    );
-    assert_eq!(
-        texts(&html, ".notice-success"),
-        ["Data refreshed successfully"]
     );
 }
 
