@@ -81,6 +81,22 @@ pub(super) struct Visitor {
     pub(super) nonce: String,
 }
 
+/// A `Set-Cookie` value of ours for the admin folder: HTTP only, `Secure` over HTTPS.
+/// The name and value are our own codes, the folder a clean path ([`page_folder`]).
+pub(super) fn folder_cookie(
+    name: &str,
+    value: &str,
+    folder: &str,
+    https: bool,
+    max_age: i64,
+    same_site: &str,
+) -> String {
+    let secure = if https { "; Secure" } else { "" };
+    format!(
+        "{name}={value}; Path={folder}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
+    )
+}
+
 /// The cookie that remembers a language chosen with `lang=`.
 const LANGUAGE_COOKIE: &str = "tokenusage_lang";
 
@@ -114,23 +130,14 @@ pub fn handle(request: &Request, site: &Site) -> Response {
         // A message shown once: its cookie goes with the page that showed it.
         let shows_flash = csrf::first_cookie(&request.cookie_header(), FLASH_COOKIE).is_some();
         if shows_flash && response.status == 200 {
-            response.add_header(
-                "Set-Cookie",
-                &format!(
-                    "{FLASH_COOKIE}=; Path={folder}; Max-Age=0; HttpOnly; SameSite=Strict{}",
-                    if https { "; Secure" } else { "" }
-                ),
-            );
+            let cookie = folder_cookie(FLASH_COOKIE, "", &folder, https, 0, "Strict");
+            response.add_header("Set-Cookie", &cookie);
         }
         if let Some(lang) = chosen_language {
             // Remembered for a year, for this admin folder only.
-            response.add_header(
-                "Set-Cookie",
-                &format!(
-                    "{LANGUAGE_COOKIE}={lang}; Path={folder}; Max-Age=31536000; HttpOnly; SameSite=Lax{}",
-                    if https { "; Secure" } else { "" }
-                ),
-            );
+            let year = 365 * 86_400;
+            let cookie = folder_cookie(LANGUAGE_COOKIE, lang, &folder, https, year, "Lax");
+            response.add_header("Set-Cookie", &cookie);
         }
         response
     };
@@ -235,7 +242,7 @@ fn page(
 pub(super) fn common(strings: &Strings, token: &str) -> Common {
     Common {
         lang: strings.language().to_string(),
-        dir: if strings.is_rtl() { "rtl" } else { "ltr" },
+        dir: strings.dir(),
         links: &LINKS,
         csrf_token: token.to_string(),
         help_url: dashboard::HELP_URL,

@@ -165,7 +165,6 @@ impl Visit<'_> {
         let key = PageKey {
             view,
             strings: self.strings.clone(),
-            language: Some(self.strings.language().to_string()),
         };
         let placeholder = &self.site.token_placeholder;
         let page = self

@@ -12,14 +12,11 @@ pub(super) const ROWS_MARKER: &str = "<!--tokenusage:rows-->";
 pub(super) struct PageKey {
     pub(super) view: DashboardView,
     pub(super) strings: Strings,
-    pub(super) language: Option<String>,
 }
 
 impl PartialEq for PageKey {
     fn eq(&self, other: &Self) -> bool {
-        self.strings.is_same(&other.strings)
-            && self.language == other.language
-            && self.view == other.view
+        self.strings.is_same(&other.strings) && self.view == other.view
     }
 }
 

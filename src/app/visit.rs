@@ -119,15 +119,10 @@ impl Visit<'_> {
     pub(super) fn done(&self, flash: Option<Flash>) -> Response {
         let mut response = Response::redirect_after_post("?");
         if let Some(flash) = flash {
-            response.add_header(
-                "Set-Cookie",
-                &format!(
-                    "{FLASH_COOKIE}={}; Path={}; Max-Age=60; HttpOnly; SameSite=Strict{}",
-                    flash.cookie_value(),
-                    self.folder,
-                    if self.https { "; Secure" } else { "" }
-                ),
-            );
+            let value = flash.cookie_value();
+            let cookie =
+                super::folder_cookie(FLASH_COOKIE, &value, &self.folder, self.https, 60, "Strict");
+            response.add_header("Set-Cookie", &cookie);
         }
         response
     }

@@ -398,7 +398,7 @@ impl Gatherer {
             &self.config.history_files,
             Some(&self.history_path()),
         )?;
-        self.kept.kept(&path, zone)
+        self.kept.kept(history, &path)
     }
 
     /// `older` when it is recent enough to show without a call (never for Refresh Data).

@@ -212,6 +212,11 @@ impl Strings {
         self.0.language == "ar"
     }
 
+    /// The HTML `dir` of the language: `rtl` or `ltr`.
+    pub fn dir(&self) -> &'static str {
+        if self.is_rtl() { "rtl" } else { "ltr" }
+    }
+
     /// The text of a key (a plural key's `other` form; the key itself if unknown, so a
     /// typo is visible, not blank).
     pub fn get<'a>(&'a self, key: &'a str) -> &'a str {

@@ -975,9 +975,12 @@ impl KeptHistories {
         Ok(kept)
     }
 
-    /// The kept history at `path` as it is now.
-    pub fn kept(self: &Arc<Self>, path: &Path, zone: Tz) -> Result<Kept, KeptError> {
-        let history = self.get(path, zone)?;
+    /// An open history (from [`KeptHistories::get`]) as it is now.
+    pub fn kept(
+        self: &Arc<Self>,
+        history: Arc<Mutex<KeptHistory>>,
+        path: &Path,
+    ) -> Result<Kept, KeptError> {
         let (generation, len, fetched_at) = lock(&history).state()?;
         Ok(Kept {
             history,

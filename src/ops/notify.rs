@@ -300,7 +300,7 @@ pub fn compose(
     let html = format!(
         "<!DOCTYPE html><html lang=\"{}\" dir=\"{}\"><body><p><strong>{}</strong></p><p>{}</p></body></html>",
         strings.language(),
-        if strings.is_rtl() { "rtl" } else { "ltr" },
+        strings.dir(),
         escape(&line),
         escape(&footer)
     );

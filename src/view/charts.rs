@@ -15,8 +15,8 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::data::cache::local_date;
-use crate::data::i18n::{Strings, Text};
-use crate::view::dashboard::{LOW_BALANCE, digits};
+use crate::data::i18n::Strings;
+use crate::view::dashboard::LOW_BALANCE;
 use crate::view::insights::{
     Day, Insights, Month, OwnCost, Runway, RunwayStatus, ServiceUse, Totals, UnusualDay, Urgency,
 };
@@ -82,11 +82,13 @@ impl TextView {
         self
     }
 
-    /// The sentence in `strings`, filled in the order the template fills it.
+    /// The sentence in `strings`, filled in the order the template fills it (the tests'
+    /// check of what the template's `sentence` component prints).
+    #[cfg(test)]
     pub fn fill(&self, strings: &Strings) -> String {
         let text = match self.key.split_once('.') {
             Some((key, category)) => match strings.texts().get(key) {
-                Some(Text::Plural(forms)) => forms
+                Some(crate::data::i18n::Text::Plural(forms)) => forms
                     .get(category)
                     .map_or_else(|| strings.get(key).to_string(), String::clone),
                 _ => strings.get(key).to_string(),
@@ -471,7 +473,7 @@ fn monthly_chart(months: &[Month], w: &Writer<'_>) -> MonthlyChartView {
                     (
                         w.locale.month(date, false),
                         w.locale.month(date, true),
-                        changed.then(|| digits(u64::try_from(year).unwrap_or(0), w.locale)),
+                        changed.then(|| w.locale.plain(u64::try_from(year).unwrap_or(0))),
                     )
                 }
                 // Not `YYYY-MM`: shown as it came.

@@ -551,7 +551,7 @@ fn history_view(all: &TransactionList, settings: &ViewSettings<'_>) -> HistoryVi
     let from = if all.is_empty() { 0 } else { p.start + 1 };
     // Row and page numbers ungrouped, as the seed prints them ("9901-10000"); the total
     // grouped ("10,000").
-    let number = |n: usize| digits(n as u64, locale);
+    let number = |n: usize| locale.plain(n as u64);
     HistoryView {
         rows: shown
             .iter()
@@ -642,42 +642,17 @@ pub fn signed_money(amount: f64, locale: &Locale) -> String {
     format!("{sign}${}", locale.decimal(amount.abs(), 4))
 }
 
-/// A whole number in the language's digits without grouping: `9901`, `2026`.
-pub fn digits(n: u64, locale: &Locale) -> String {
-    n.to_string()
-        .chars()
-        .map(|c| locale.count(u64::from(c.to_digit(10).unwrap_or(0))))
-        .collect()
-}
-
 /// `1234567` -> `1,234,567`, like PHP's `number_format`: for the machine outputs
 /// (`report`, `check`), which never change with the language.
 pub fn format_count(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
+    Locale::of("en").count(n)
 }
 
 /// Credits as dollars with 2 to 4 decimals, for the machine outputs: `$12.3456`,
 /// `$2.50`, `$0.0125`, `-$3.00`.
 pub fn format_credits(amount: f64) -> String {
-    let rounded = (amount.abs() * 10_000.0).round() / 10_000.0;
-    let text = format!("{rounded:.4}");
-    let (whole, fraction) = text.split_once('.').unwrap_or((&text, "0000"));
-    let keep = fraction.trim_end_matches('0').len().max(2);
-    let whole = format_count(whole.parse().unwrap_or(0));
-    let sign = if amount < 0.0 && rounded > 0.0 {
-        "-"
-    } else {
-        ""
-    };
-    format!("{sign}${whole}.{}", &fraction[..keep.min(fraction.len())])
+    // English's way, whatever the page's language: one rule for money, in `Locale`.
+    Locale::of("en").money(amount)
 }
 
 /// An age in seconds in the page's language: `45 sec`, `12 min`, `2 h 5 min`, `3 d 4 h`.
@@ -719,7 +694,7 @@ pub fn server_time(text: &str) -> Option<NaiveDateTime> {
 pub(crate) fn render_for_tests(view: &DashboardView, strings: &Strings) -> String {
     let common = serde_json::json!({
         "lang": strings.language(),
-        "dir": if strings.is_rtl() { "rtl" } else { "ltr" },
+        "dir": strings.dir(),
         "links": {
             "overview": "?", "refresh": "?action=refresh_data", "download": "?action=download",
             "update_pricing": "?action=update_pricing", "clear_cache": "?action=clear_cache",
@@ -1245,7 +1220,7 @@ mod tests {
         assert_eq!(row.date, "20.11., 10:04");
         assert_eq!(row.tokens, "1.834");
         assert_eq!(history.pagination.total, "2.000");
-        assert_eq!(digits(2026, Locale::of("de")), "2026");
+        assert_eq!(Locale::of("de").plain(2026), "2026");
         assert_eq!(history.pagination.from_text, "301");
         assert_eq!(view.footer.updated, "20.11., 10:58");
         assert!(

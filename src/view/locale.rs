@@ -13,6 +13,7 @@ use icu_datetime::input::{Date, DateTime, Time};
 use icu_datetime::options::TimePrecision;
 use icu_decimal::DecimalFormatter;
 use icu_decimal::input::Decimal;
+use icu_decimal::options::GroupingStrategy;
 use icu_locale_core::Locale as IcuLocale;
 
 use crate::data::i18n::LANGUAGES;
@@ -24,6 +25,8 @@ type Formatter<F> = FixedCalendarDateTimeFormatter<Gregorian, F>;
 pub struct Locale {
     language: &'static str,
     decimal: DecimalFormatter,
+    /// The same digits without grouping (years, row numbers).
+    ungrouped: DecimalFormatter,
     month_day: Formatter<MD>,
     year_month_day: Formatter<YMD>,
     month_day_time: Formatter<MDT>,
@@ -57,6 +60,8 @@ impl Locale {
             language,
             decimal: DecimalFormatter::try_new((&locale).into(), Default::default())
                 .expect("compiled decimal data"),
+            ungrouped: DecimalFormatter::try_new((&locale).into(), GroupingStrategy::Never.into())
+                .expect("compiled decimal data"),
             month_day: Formatter::try_new(prefs, MD::medium()).expect("compiled date data"),
             year_month_day: Formatter::try_new(prefs, YMD::medium()).expect("compiled date data"),
             month_day_time: Formatter::try_new(
@@ -83,6 +88,11 @@ impl Locale {
     /// A whole number with the language's grouping and digits: `12,345`, `12.345`.
     pub fn count(&self, n: u64) -> String {
         self.decimal.format(&Decimal::from(n)).to_string()
+    }
+
+    /// A whole number in the language's digits, without grouping: `2026`, `9901`.
+    pub fn plain(&self, n: u64) -> String {
+        self.ungrouped.format(&Decimal::from(n)).to_string()
     }
 
     /// A number with exactly `decimals` decimals.
